@@ -1,0 +1,64 @@
+# One entry point for newcomers and CI. `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+KAFKA_STAMP := .kafka/lib/.installed
+
+.PHONY: help setup test lint typecheck unit integration synth diff deploy demo bench kafka-up kafka-down clean
+
+help:
+	@echo "make demo    - the whole lifecycle on a local Kafka broker (synth, create, update, re-sync)"
+	@echo "make test    - lint, type-check and all tests (starts and stops a local broker)"
+	@echo "make synth   - synthesize the CloudFormation template offline (no AWS credentials)"
+	@echo "make diff / make deploy - npx cdk diff / deploy with the pinned CLI (needs AWS credentials)"
+	@echo "make bench   - benchmarks against the bastion way and the raw AdminClient floor"
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(KAFKA_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt lambda/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e lambda
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(KAFKA_STAMP): kafka/pom.xml
+	scripts/local-kafka fetch
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy
+
+unit: $(PY_STAMP)
+	$(BIN)/pytest -m "not integration and not synth"
+
+test: setup lint typecheck
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+synth: $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+
+diff: $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk diff
+
+deploy: $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy
+
+kafka-up: $(KAFKA_STAMP)
+	scripts/local-kafka up
+
+kafka-down:
+	scripts/local-kafka down
+
+clean:
+	-scripts/local-kafka down
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
