@@ -28,7 +28,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(KAFKA_STAMP): kafka/pom.xml
+$(KAFKA_STAMP): kafka/pom.xml $(wildcard kafka/iam-validator/src/main/java/topicsync/localkafka/*.java)
 	scripts/local-kafka fetch
 
 lint: $(PY_STAMP)

@@ -1,0 +1,118 @@
+"""scripts/local-kafka: up from nothing, reuse when up, down leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka import (
+    LocalKafka,
+    create_topic,
+    load_broker,
+    plaintext_admin,
+    run_local_kafka,
+    topic_names,
+    unique_topic_name,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is as good as gone; it only waits for its (already exited) parent.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def _brokers_for(run_dir: Path) -> list[int]:
+    """Pids of kafka.Kafka processes started with this run dir's config."""
+    needle = f"kafka.Kafka {run_dir}/server.properties"
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if needle in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_up_from_clean_state_answers_and_down_leaves_no_process(tmp_path: Path) -> None:
+    # Own run dir and ports: the shared session broker must keep running.
+    run_dir = tmp_path / "run"
+    plaintext, sasl_ssl, controller = _free_ports(3)
+    ports = {"plaintext": plaintext, "sasl_ssl": sasl_ssl, "controller": controller}
+    try:
+        started = time.monotonic()
+        up = run_local_kafka("up", run_dir=run_dir, ports=ports)
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.strip().splitlines()[-1] == f"127.0.0.1:{plaintext}"
+        assert time.monotonic() - started < 60
+
+        status = run_local_kafka("status", run_dir=run_dir)
+        assert status.returncode == 0
+        assert f"127.0.0.1:{sasl_ssl}" in status.stdout
+        assert str(run_dir / "tls" / "ca.pem") in status.stdout
+        assert "iam-credentials.json" in status.stdout
+
+        broker = load_broker(run_dir)
+        admin = plaintext_admin(broker)
+        topic = unique_topic_name("lifecycle")
+        create_topic(admin, topic)
+        assert topic in topic_names(admin)
+
+        pid = int((run_dir / "kafka.pid").read_text())
+        assert _brokers_for(run_dir) == [pid]
+    finally:
+        down = run_local_kafka("down", run_dir=run_dir)
+    assert down.returncode == 0, down.stderr
+    assert not _pid_alive(pid)
+    assert _brokers_for(run_dir) == []
+    assert not (run_dir / "data").exists()
+    status = run_local_kafka("status", run_dir=run_dir)
+    assert status.returncode == 3
+    assert "not running" in status.stdout
+
+
+def test_up_when_already_up_prints_same_address_and_starts_nothing(
+    kafka_broker: LocalKafka,
+) -> None:
+    run_dir = Path(kafka_broker.run_dir)
+    pid_before = int((run_dir / "kafka.pid").read_text())
+
+    up = run_local_kafka("up", run_dir=run_dir)
+
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip().splitlines()[-1] == kafka_broker.plaintext_bootstrap
+    assert "already running" in up.stderr
+    assert int((run_dir / "kafka.pid").read_text()) == pid_before
+    assert _brokers_for(run_dir) == [pid_before]
+
+
+def test_status_reports_the_running_broker(kafka_broker: LocalKafka) -> None:
+    status = run_local_kafka("status", run_dir=Path(kafka_broker.run_dir))
+    assert status.returncode == 0
+    assert kafka_broker.plaintext_bootstrap in status.stdout
+    assert kafka_broker.sasl_ssl_bootstrap in status.stdout
+    assert kafka_broker.ca_file in status.stdout

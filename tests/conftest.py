@@ -1,0 +1,29 @@
+"""Root conftest: the session-wide local Kafka broker, shared by every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.support.kafka import LocalKafka, LocalKafkaError, grant_acls, session_broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[LocalKafka]:
+    """One real broker for the whole session. Reuses a running one; stops it at the end only if
+    a test session started it and no other pytest session (same run dir) still uses it, so a
+    broker from `make kafka-up` keeps running. A failed start fails fast with the log tail.
+
+    The granted identity (``access_key_id``, "the Lambda's role") gets ALL on every topic and
+    group here, so no test depends on another having granted it. For permission tests use the
+    ``denied_*`` identity: grant it narrow ACLs and ``revoke_acls`` it afterwards.
+    """
+    with ExitStack() as stack:
+        try:
+            broker, _started = stack.enter_context(session_broker())
+            grant_acls(broker, broker.principal)
+        except LocalKafkaError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield broker

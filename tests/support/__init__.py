@@ -1,0 +1,1 @@
+"""Shared test helpers (the local Kafka broker and its clients)."""
