@@ -1,0 +1,136 @@
+"""CloudFormation custom resource (CDK Provider ``on_event``): make Kafka topics match the spec.
+
+Returns ``{"PhysicalResourceId", "Data"}`` or raises; the Provider framework owns the reply to
+CloudFormation, so this never touches the ResponseURL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from topic_sync.exceptions import TopicSyncError
+from topic_sync.kafka_admin import KafkaTopicAdmin
+from topic_sync.plan import Plan
+from topic_sync.resource import (
+    PHYSICAL_ID_PREFIX,
+    RemovalPolicy,
+    parse_properties,
+    physical_id,
+    previous_topics,
+)
+from topic_sync.retry import Deadline
+from topic_sync.rollback import is_update_rollback
+from topic_sync.summary import summarize
+from topic_sync.sync import SyncRequest, sync
+
+logger = Logger(service="topic-sync")
+# The engine logs through stdlib loggers (the CLI shares it); give them the same JSON output.
+copy_config_to_registered_loggers(source_logger=logger, include={"topic_sync"})
+
+# Leave the Provider framework time to report our answer before the Lambda is killed.
+SAFETY_MARGIN_SECONDS = 5.0
+MAX_REASON_CHARS = 1500  # the failure Reason shares CloudFormation's 4096-byte response
+
+
+@logger.inject_lambda_context(log_event=False)  # the event holds the ResponseURL: never log it
+def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cfn = CloudFormationCustomResourceEvent(event)
+    logger.append_keys(
+        request_type=cfn.request_type,
+        stack_id=cfn.stack_id,
+        logical_resource_id=cfn.logical_resource_id,
+        physical_resource_id=event.get("PhysicalResourceId"),
+    )
+    try:
+        if cfn.request_type == "Delete":
+            return _delete(cfn, context)
+        return _create_or_update(cfn, context)
+    except TopicSyncError as error:
+        message = str(error)
+        logger.error("sync failed", extra={"reason": message, "error_type": type(error).__name__})
+        if len(message) > MAX_REASON_CHARS:
+            short = message[:MAX_REASON_CHARS] + " ...(truncated; full text in the logs)"
+            raise TopicSyncError(short) from error
+        raise
+
+
+def _deadline(timeout_seconds: int, context: LambdaContext) -> Deadline:
+    lambda_left = context.get_remaining_time_in_millis() / 1000.0 - SAFETY_MARGIN_SECONDS
+    return Deadline.after(max(1.0, min(float(timeout_seconds), lambda_left)))
+
+
+def _create_or_update(
+    cfn: CloudFormationCustomResourceEvent, context: LambdaContext
+) -> dict[str, Any]:
+    props = parse_properties(cfn.resource_properties)
+    bootstrap = props.connection.bootstrap_servers
+    if cfn.request_type == "Create":
+        resource_id = physical_id(cfn.stack_id, cfn.logical_resource_id, bootstrap)
+        previous: tuple[Any, ...] = ()
+    else:
+        # Never change the id on Update: CloudFormation would then Delete the "old" resource.
+        resource_id = cfn.physical_resource_id
+        previous = previous_topics(cfn.old_resource_properties, bootstrap)
+    stack_id = cfn.stack_id
+    request = SyncRequest(
+        desired=props.topics,
+        cluster_type=props.cluster_type,
+        previous=previous,
+        prune=props.prune,
+        dry_run=props.dry_run,
+        is_rollback=(lambda: is_update_rollback(stack_id))
+        if cfn.request_type == "Update"
+        else (lambda: False),
+    )
+    logger.info(
+        "sync",
+        extra={
+            "bootstrap_servers": bootstrap,
+            "auth": props.connection.auth.value,
+            "topics": len(props.topics),
+            "prune": props.prune,
+            "dry_run": props.dry_run,
+            "sync_token": props.sync_token,
+        },
+    )
+    deadline = _deadline(props.timeout_seconds, context)
+    report = sync(request, KafkaTopicAdmin(props.connection), deadline)
+    data = summarize(
+        report.plan, dry_run=report.dry_run, rollback=report.rollback, requests=report.requests
+    )
+    logger.info("done", extra={"summary": data})
+    return {"PhysicalResourceId": resource_id, "Data": data}
+
+
+def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> dict[str, Any]:
+    resource_id = cfn.physical_resource_id
+    raw = cfn.resource_properties
+    if not resource_id.startswith(PHYSICAL_ID_PREFIX):
+        # Not an id we issued (e.g. a Create that failed): there is nothing of ours to remove.
+        logger.info("nothing to delete")
+        return {"PhysicalResourceId": resource_id, "Data": summarize(Plan(()))}
+    policy = str(raw.get("RemovalPolicy") or "RETAIN").upper()
+    if policy != RemovalPolicy.DESTROY.value:
+        # RETAIN needs no cluster access at all: a Delete must not fail because Kafka is gone.
+        kept = previous_topics(raw, str(raw.get("BootstrapServers", "")))
+        logger.info("retaining topics", extra={"topics": len(kept)})
+        data = summarize(Plan(()), retained=[t.name for t in kept])
+        return {"PhysicalResourceId": resource_id, "Data": data}
+    props = parse_properties(raw)
+    request = SyncRequest(
+        desired=(),
+        cluster_type=props.cluster_type,
+        previous=props.topics,
+        prune=True,
+        dry_run=props.dry_run,
+    )
+    deadline = _deadline(props.timeout_seconds, context)
+    report = sync(request, KafkaTopicAdmin(props.connection), deadline)
+    data = summarize(report.plan, dry_run=report.dry_run, requests=report.requests)
+    logger.info("done", extra={"summary": data})
+    return {"PhysicalResourceId": resource_id, "Data": data}

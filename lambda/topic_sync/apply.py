@@ -1,0 +1,136 @@
+"""Carry out a plan: batched admin calls, per-topic results, retries until the deadline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from topic_sync.admin import Outcomes, TopicAdmin, TopicError
+from topic_sync.plan import ActionKind, Plan
+from topic_sync.retry import Deadline, full_jitter, sleep_within
+
+logger = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_CAP = 15.0  # seconds per admin request; the deadline cuts it shorter
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    """The outcome of one topic's action: ``error`` None means it was applied."""
+
+    name: str
+    kind: ActionKind
+    error: TopicError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def with_retries(
+    call: Callable[[list[str]], Outcomes],
+    names: Sequence[str],
+    admin: TopicAdmin,
+    deadline: Deadline,
+    *,
+    success_codes: frozenset[str] = frozenset(),
+    sleep: Sleep = time.sleep,
+) -> dict[str, TopicError | None]:
+    """Call ``call`` for ``names``, re-calling it for the retriable failures only."""
+    results: dict[str, TopicError | None] = {}
+    pending = list(names)
+    delays = full_jitter()
+    while pending:
+        outcomes = call(pending)
+        retry: list[str] = []
+        last: dict[str, TopicError] = {}
+        for name in pending:
+            error = outcomes.get(name, TopicError("NO_RESULT", "the cluster did not answer"))
+            if error is None or error.code in success_codes:
+                results[name] = None
+            elif error.retriable and not admin.auth_failed():
+                retry.append(name)
+                last[name] = error
+            else:
+                results[name] = error
+        pending = retry
+        if pending and not sleep_within(deadline, next(delays), sleep):
+            for name in pending:
+                error = last[name]
+                results[name] = TopicError(
+                    error.code, f"{error.message} (still failing at the deadline)"
+                )
+            break
+        if pending:
+            logger.info("retrying", extra={"topics": len(pending), "error": str(last[pending[0]])})
+    return results
+
+
+def apply_plan(
+    plan: Plan, admin: TopicAdmin, deadline: Deadline, *, sleep: Sleep = time.sleep
+) -> dict[str, TopicResult]:
+    """Apply every mutation in ``plan``: creates, then partitions, configs, deletes."""
+    errors: dict[str, TopicError | None] = {}
+
+    def record(outcomes: dict[str, TopicError | None]) -> None:
+        for name, error in outcomes.items():
+            if errors.get(name) is None:
+                errors[name] = error
+
+    def timeout() -> float:
+        return deadline.timeout(REQUEST_TIMEOUT_CAP)
+
+    by_name = {a.name: a for a in plan.actions}
+    creates = [a.name for a in plan.of_kind(ActionKind.CREATE)]
+    updates = plan.of_kind(ActionKind.UPDATE)
+    grows = {a.name: a.partitions for a in updates if a.adds_partitions}
+    alters = {a.name: a.config_changes for a in updates if a.config_changes}
+    deletes = [a.name for a in plan.of_kind(ActionKind.DELETE)]
+
+    if creates:
+        # Another sync may have created it a moment ago: adopt it, verify settles the rest.
+        record(
+            with_retries(
+                lambda names: admin.create_topics([by_name[n] for n in names], timeout()),
+                creates,
+                admin,
+                deadline,
+                success_codes=frozenset({"TOPIC_ALREADY_EXISTS"}),
+                sleep=sleep,
+            )
+        )
+    if grows:
+        record(
+            with_retries(
+                lambda names: admin.create_partitions({n: grows[n] or 1 for n in names}, timeout()),
+                list(grows),
+                admin,
+                deadline,
+                sleep=sleep,
+            )
+        )
+    if alters:
+        record(
+            with_retries(
+                lambda names: admin.alter_configs({n: alters[n] for n in names}, timeout()),
+                list(alters),
+                admin,
+                deadline,
+                sleep=sleep,
+            )
+        )
+    if deletes:
+        record(
+            with_retries(
+                lambda names: admin.delete_topics(names, timeout()),
+                deletes,
+                admin,
+                deadline,
+                success_codes=frozenset({"UNKNOWN_TOPIC_OR_PART"}),
+                sleep=sleep,
+            )
+        )
+    return {name: TopicResult(name, by_name[name].kind, error) for name, error in errors.items()}

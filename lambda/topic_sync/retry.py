@@ -1,0 +1,47 @@
+"""Deadlines and exponential backoff with full jitter."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in monotonic time after which no new Kafka work starts."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def timeout(self, cap: float) -> float:
+        """A per-request timeout that never outlives the deadline (librdkafka needs > 0)."""
+        return max(0.1, min(cap, self.remaining()))
+
+
+def full_jitter(base: float = 0.2, cap: float = 5.0) -> Iterator[float]:
+    """Delays for attempt 0, 1, 2...: uniform(0, min(cap, base * 2**attempt))."""
+    attempt = 0
+    while True:
+        yield random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - not crypto
+        attempt += 1
+
+
+def sleep_within(
+    deadline: Deadline, delay: float, sleep: Callable[[float], None] = time.sleep
+) -> bool:
+    """Sleep ``delay`` (cut short by the deadline); False if the deadline has passed."""
+    if deadline.expired():
+        return False
+    sleep(min(delay, deadline.remaining()))
+    return not deadline.expired()

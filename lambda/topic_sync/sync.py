@@ -1,0 +1,159 @@
+"""One reconcile: observe -> plan -> apply -> verify, over a ``TopicAdmin``.
+
+The Lambda handler and the CLI both call ``sync``; ``observe`` and ``plan_for`` are there
+for callers that only want to look (dry runs, ``topic-sync plan``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from topic_sync.admin import TopicAdmin, TopicError
+from topic_sync.apply import REQUEST_TIMEOUT_CAP, Sleep, TopicResult, apply_plan
+from topic_sync.exceptions import ClusterUnreachableError, PlanRefusedError, SyncFailedError
+from topic_sync.plan import ActionKind, Observed, ObservedTopic, Plan, build_plan
+from topic_sync.retry import Deadline, full_jitter, sleep_within
+from topic_sync.spec import ClusterType, TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What to make true. ``previous`` is the spec applied last time (managed keys, prune)."""
+
+    desired: tuple[TopicSpec, ...]
+    cluster_type: ClusterType
+    previous: tuple[TopicSpec, ...] = ()
+    prune: bool = False
+    dry_run: bool = False
+    # Asked only when the plan would refuse or delete something (it costs an AWS call).
+    is_rollback: Callable[[], bool] = field(default=_never, compare=False)
+
+    def names_to_observe(self) -> list[str]:
+        names = [t.name for t in self.desired]
+        if self.prune:
+            wanted = set(names)
+            names += [t.name for t in self.previous if t.name not in wanted]
+        return names
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What was planned and what happened to each topic."""
+
+    plan: Plan
+    results: Mapping[str, TopicResult]
+    requests: int
+    rollback: bool = False
+    dry_run: bool = False
+
+
+def observe(
+    admin: TopicAdmin, names: Sequence[str], deadline: Deadline, *, sleep: Sleep = time.sleep
+) -> dict[str, ObservedTopic]:
+    """Describe ``names`` (batched), retrying transient errors; missing topics are absent."""
+    pending = list(names)
+    observed: dict[str, ObservedTopic] = {}
+    delays = full_jitter()
+    while True:
+        described = admin.describe(pending, deadline.timeout(REQUEST_TIMEOUT_CAP))
+        transient: dict[str, TopicError] = {}
+        fatal: dict[str, str] = {}
+        for name in pending:
+            result = described.get(name, TopicError("NO_RESULT", "not described", True))
+            if isinstance(result, ObservedTopic):
+                observed[name] = result
+            elif isinstance(result, TopicError):
+                if result.retriable and not admin.auth_failed():
+                    transient[name] = result
+                else:
+                    fatal[name] = f"cannot describe: {result}"
+        if admin.auth_failed():
+            raise ClusterUnreachableError(admin.bootstrap_servers, admin.client_problem() or "")
+        if fatal:
+            raise SyncFailedError(fatal, [n for n in names if n not in fatal])
+        if not transient:
+            return observed
+        if not sleep_within(deadline, next(delays), sleep):
+            cause = admin.client_problem() or str(next(iter(transient.values())))
+            raise ClusterUnreachableError(admin.bootstrap_servers, cause)
+        pending = list(transient)
+
+
+def plan_for(request: SyncRequest, observed: Observed, *, rollback: bool = False) -> Plan:
+    return build_plan(
+        request.desired,
+        observed,
+        cluster_type=request.cluster_type,
+        previous=request.previous,
+        prune=request.prune,
+        rollback=rollback,
+    )
+
+
+def sync(
+    request: SyncRequest, admin: TopicAdmin, deadline: Deadline, *, sleep: Sleep = time.sleep
+) -> SyncReport:
+    """Make the cluster match ``request``; raise a TopicSyncError saying what did not work."""
+    names = request.names_to_observe()
+    observed = observe(admin, names, deadline, sleep=sleep) if names else {}
+    plan = plan_for(request, observed)
+    rollback = False
+    if (plan.refused or plan.of_kind(ActionKind.DELETE)) and request.is_rollback():
+        rollback = True
+        plan = plan_for(request, observed, rollback=True)
+    logger.info(
+        "plan",
+        extra={"counts": plan.counts(), "plan": plan.describe()[:100], "rollback": rollback},
+    )
+    for warning in plan.warnings:
+        logger.warning(warning)
+    if plan.refused:
+        raise PlanRefusedError([f"{a.name}: {'; '.join(a.reasons)}" for a in plan.refused])
+    if request.dry_run or not plan.mutations:
+        return SyncReport(plan, {}, admin.requests, rollback, request.dry_run)
+
+    results = apply_plan(plan, admin, deadline, sleep=sleep)
+    remaining = verify(request, admin, deadline, rollback=rollback, sleep=sleep)
+    failures: dict[str, str] = {}
+    for action in plan.mutations:
+        result = results.get(action.name)
+        if action.name not in remaining:
+            continue  # converged, even if a concurrent sync did the work
+        if result is not None and result.error is not None:
+            failures[action.name] = str(result.error)
+        else:
+            failures[action.name] = f"still differs after apply: {remaining[action.name]}"
+    if failures:
+        succeeded = [a.name for a in plan.mutations if a.name not in failures]
+        raise SyncFailedError(failures, succeeded)
+    return SyncReport(plan, results, admin.requests, rollback)
+
+
+def verify(
+    request: SyncRequest,
+    admin: TopicAdmin,
+    deadline: Deadline,
+    *,
+    rollback: bool = False,
+    sleep: Sleep = time.sleep,
+) -> dict[str, str]:
+    """Re-read until the cluster matches (new topics visible in metadata) or the deadline.
+
+    Returns what still differs, per topic; empty when settled.
+    """
+    delays = full_jitter(base=0.05, cap=1.0)
+    while True:
+        observed = observe(admin, request.names_to_observe(), deadline, sleep=sleep)
+        again = plan_for(request, observed, rollback=rollback)
+        remaining = {a.name: a.describe() for a in (*again.mutations, *again.refused)}
+        if not remaining or not sleep_within(deadline, next(delays), sleep):
+            return remaining
