@@ -1,0 +1,160 @@
+"""The KafkaTopics construct on its own: DeleteTopic switches, synth-time validation, quotas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk.assertions import Template
+
+from stacks.kafka_topics import (
+    SERVERLESS_MAX_COMPACTED_PARTITIONS,
+    SERVERLESS_MAX_PARTITIONS,
+    KafkaTopics,
+    topic_property,
+)
+from tests.cdk.conftest import cdk_json_context
+from topic_sync.exceptions import SpecError
+from topic_sync.spec import ClusterType, TopicSpec, parse_topics
+
+CLUSTER_ARN = (
+    "arn:aws:kafka:eu-west-1:111122223333:cluster/demo/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-s1"
+)
+TOPICS = (TopicSpec("orders", 3, None, {"retention.ms": "86400000"}), TopicSpec("payments", 6))
+
+
+def _construct_template(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) -> dict[str, Any]:
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Test")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    KafkaTopics(
+        stack,
+        "Topics",
+        cluster_arn=CLUSTER_ARN,
+        bootstrap_servers="b-1.demo.kafka-serverless.eu-west-1.amazonaws.com:9098",
+        vpc=vpc,
+        cluster_security_group=ec2.SecurityGroup(stack, "Cluster", vpc=vpc),
+        topics=topics,
+        **props,
+    )
+    return dict(Template.from_stack(stack).to_json())
+
+
+def _provisioner_grants(template: dict[str, Any]) -> dict[str, list[str]]:
+    grants: dict[str, list[str]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Policy" and "Provisioner" in logical_id:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                resources = statement["Resource"]
+                for action in actions if isinstance(actions, list) else [actions]:
+                    for arn in resources if isinstance(resources, list) else [resources]:
+                        grants.setdefault(action, []).append(json.dumps(arn))
+    return grants
+
+
+def _custom_resource_properties(template: dict[str, Any]) -> dict[str, Any]:
+    (resource,) = (r for r in template["Resources"].values() if r["Type"] == "Custom::KafkaTopics")
+    return resource["Properties"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.synth
+def test_default_retain_without_prune_grants_no_delete() -> None:
+    template = _construct_template()
+    grants = _provisioner_grants(template)
+    assert "kafka-cluster:DeleteTopic" not in grants
+    # A literal cluster ARN splits at synth: one exact topic ARN per declared topic.
+    uuid = CLUSTER_ARN.rsplit("/", 1)[1]
+    assert sorted(grants["kafka-cluster:CreateTopic"]) == [
+        json.dumps(
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":kafka:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        f":topic/demo/{uuid}/{name}",
+                    ],
+                ]
+            }
+        )
+        for name in ("orders", "payments")
+    ]
+    properties = _custom_resource_properties(template)
+    assert (properties["RemovalPolicy"], properties["Prune"]) == ("RETAIN", "false")
+
+
+@pytest.mark.synth
+def test_destroy_grants_delete_on_the_declared_topics_only() -> None:
+    template = _construct_template(removal_policy=RemovalPolicy.DESTROY)
+    grants = _provisioner_grants(template)
+    assert grants["kafka-cluster:DeleteTopic"] == grants["kafka-cluster:CreateTopic"]
+    assert len(grants["kafka-cluster:DeleteTopic"]) == len(TOPICS)
+    assert _custom_resource_properties(template)["RemovalPolicy"] == "DESTROY"
+
+
+@pytest.mark.synth
+def test_prune_grants_delete_on_this_clusters_topics_only() -> None:
+    template = _construct_template(prune=True)
+    grants = _provisioner_grants(template)
+    (delete_resource,) = grants["kafka-cluster:DeleteTopic"]
+    assert "topic/" in delete_resource
+    assert delete_resource.endswith('/*"]]}')
+    # Observing a dropped topic before deleting it needs these on the same resource.
+    assert delete_resource in grants["kafka-cluster:DescribeTopic"]
+    assert delete_resource in grants["kafka-cluster:DescribeTopicDynamicConfiguration"]
+    assert _custom_resource_properties(template)["Prune"] == "true"
+
+
+@pytest.mark.synth
+def test_sync_token_changes_every_synth_unless_pinned() -> None:
+    pinned = _custom_resource_properties(_construct_template())["SyncToken"]
+    assert pinned == cdk_json_context()["topicSyncToken"]
+    explicit = _custom_resource_properties(_construct_template(sync_token="abc"))["SyncToken"]
+    assert explicit == "abc"
+
+
+def _construct(topics: tuple[TopicSpec, ...], **props: Any) -> None:
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Test")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    KafkaTopics(
+        stack,
+        "Topics",
+        cluster_arn=CLUSTER_ARN,
+        bootstrap_servers="b:9098",
+        vpc=vpc,
+        cluster_security_group=ec2.SecurityGroup(stack, "Cluster", vpc=vpc),
+        topics=topics,
+        **props,
+    )
+
+
+def test_invalid_topics_fail_with_the_lambdas_own_message() -> None:
+    bad = (TopicSpec("ok", 3, None, {"segment.bytes": "1048576"}), TopicSpec("bad name!", 0))
+    with pytest.raises(SpecError) as lambda_error:
+        parse_topics([topic_property(t) for t in bad], ClusterType.SERVERLESS)
+    with pytest.raises(SpecError) as synth_error:
+        _construct(bad)
+    assert str(synth_error.value) == str(lambda_error.value)
+    assert "segment.bytes is not allowed on MSK Serverless" in str(synth_error.value)
+
+
+def test_serverless_partition_quota_is_checked_at_synth() -> None:
+    per_topic = 100
+    topics = tuple(
+        TopicSpec(f"t{i}", per_topic) for i in range(SERVERLESS_MAX_PARTITIONS // per_topic + 1)
+    )
+    with pytest.raises(SpecError, match=f"at most {SERVERLESS_MAX_PARTITIONS} per cluster"):
+        _construct(topics)
+    compacted = tuple(TopicSpec(f"c{i}", 61, None, {"cleanup.policy": "compact"}) for i in range(2))
+    assert SERVERLESS_MAX_COMPACTED_PARTITIONS < 2 * 61
+    with pytest.raises(SpecError, match="compacted partitions per cluster"):
+        _construct(compacted)

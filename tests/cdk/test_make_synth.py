@@ -1,0 +1,61 @@
+"""`make synth` (the pinned `npx cdk synth` with the venv on PATH): offline, no AWS credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cdk.conftest import REPO_ROOT, SynthesizedApp
+
+pytestmark = pytest.mark.synth
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="needs node/npx (make setup)")
+def test_make_synth_works_offline_without_credentials(
+    synthesized_app: SynthesizedApp,  # warms the Lambda dependency cache first
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            # Every AWS endpoint and registry unreachable: any network use fails the synth.
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "CDK_DISABLE_VERSION_CHECK": "1",
+        }
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        # -o: treat the setup stamps as up to date; this tests synth, not `make setup`.
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "-o",
+            "node_modules/.installed",
+            "synth",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert elapsed < 60, f"warm make synth took {elapsed:.0f}s"
+    template = json.loads((REPO_ROOT / "cdk.out" / "TopicSync.template.json").read_text())
+    kinds = {resource["Type"] for resource in template["Resources"].values()}
+    assert {"Custom::KafkaTopics", "AWS::MSK::ServerlessCluster", "AWS::ECS::Service"} <= kinds
