@@ -13,6 +13,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from topic_sync.admin import TopicAdmin
+from topic_sync.connection import Connection
 from topic_sync.exceptions import TopicSyncError
 from topic_sync.kafka_admin import KafkaTopicAdmin
 from topic_sync.plan import Plan
@@ -59,6 +61,11 @@ def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
 
 
+def make_admin(connection: Connection) -> TopicAdmin:
+    """The handler's only door to Kafka (tests replace it with an in-memory ``TopicAdmin``)."""
+    return KafkaTopicAdmin(connection)
+
+
 def _deadline(timeout_seconds: int, context: LambdaContext) -> Deadline:
     lambda_left = context.get_remaining_time_in_millis() / 1000.0 - SAFETY_MARGIN_SECONDS
     return Deadline.after(max(1.0, min(float(timeout_seconds), lambda_left)))
@@ -99,7 +106,7 @@ def _create_or_update(
         },
     )
     deadline = _deadline(props.timeout_seconds, context)
-    report = sync(request, KafkaTopicAdmin(props.connection), deadline)
+    report = sync(request, make_admin(props.connection), deadline)
     data = summarize(
         report.plan, dry_run=report.dry_run, rollback=report.rollback, requests=report.requests
     )
@@ -130,7 +137,7 @@ def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> d
         dry_run=props.dry_run,
     )
     deadline = _deadline(props.timeout_seconds, context)
-    report = sync(request, KafkaTopicAdmin(props.connection), deadline)
+    report = sync(request, make_admin(props.connection), deadline)
     data = summarize(report.plan, dry_run=report.dry_run, requests=report.requests)
     logger.info("done", extra={"summary": data})
     return {"PhysicalResourceId": resource_id, "Data": data}

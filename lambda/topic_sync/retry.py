@@ -5,21 +5,27 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class Deadline:
-    """A point in monotonic time after which no new Kafka work starts."""
+    """A point in monotonic time after which no new Kafka work starts.
+
+    ``clock`` is the time source (tests pass a fake one that their fake ``sleep`` advances).
+    """
 
     at: float
+    clock: Clock = field(default=time.monotonic, compare=False, repr=False)
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
+    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
 
     def remaining(self) -> float:
-        return max(0.0, self.at - time.monotonic())
+        return max(0.0, self.at - self.clock())
 
     def expired(self) -> bool:
         return self.remaining() <= 0.0

@@ -122,7 +122,8 @@ def sync(
         return SyncReport(plan, {}, admin.requests, rollback, request.dry_run)
 
     results = apply_plan(plan, admin, deadline, sleep=sleep)
-    remaining = verify(request, admin, deadline, rollback=rollback, sleep=sleep)
+    failed = frozenset(name for name, result in results.items() if not result.ok)
+    remaining = verify(request, admin, deadline, rollback=rollback, failed=failed, sleep=sleep)
     failures: dict[str, str] = {}
     for action in plan.mutations:
         result = results.get(action.name)
@@ -144,16 +145,18 @@ def verify(
     deadline: Deadline,
     *,
     rollback: bool = False,
+    failed: frozenset[str] = frozenset(),
     sleep: Sleep = time.sleep,
 ) -> dict[str, str]:
     """Re-read until the cluster matches (new topics visible in metadata) or the deadline.
 
-    Returns what still differs, per topic; empty when settled.
+    Topics in ``failed`` (their apply failed for good) cannot settle by waiting: once only
+    they differ, stop. Returns what still differs, per topic; empty when settled.
     """
     delays = full_jitter(base=0.05, cap=1.0)
     while True:
         observed = observe(admin, request.names_to_observe(), deadline, sleep=sleep)
         again = plan_for(request, observed, rollback=rollback)
         remaining = {a.name: a.describe() for a in (*again.mutations, *again.refused)}
-        if not remaining or not sleep_within(deadline, next(delays), sleep):
+        if set(remaining) <= failed or not sleep_within(deadline, next(delays), sleep):
             return remaining
