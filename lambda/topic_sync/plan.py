@@ -225,7 +225,7 @@ def _update(
     if spec.partitions < current.partitions:
         problems.append(
             f"partitions cannot decrease ({current.partitions} -> {spec.partitions}); "
-            "Kafka cannot remove partitions"
+            f"Kafka cannot remove partitions: set partitions to {current.partitions} or more"
         )
     rf = spec.replication_factor
     if rf is not None and rf != current.replication_factor:
