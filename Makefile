@@ -55,6 +55,19 @@ diff: $(PY_STAMP) $(NODE_STAMP)
 deploy: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy
 
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+# Reuses a running broker; one it had to start is stopped again afterwards (also on failure).
+# Extra flags: make bench BENCH_ARGS="--runs 3 --skip synth" (python -m bench.run --help).
+bench: setup
+	@set -eo pipefail; \
+	log="$$(mktemp)"; \
+	bootstrap="$$(scripts/local-kafka up 2>"$$log" | tail -n 1)" || { cat "$$log" >&2; rm -f "$$log"; exit 1; }; \
+	if ! grep -q "already running" "$$log"; then trap 'scripts/local-kafka down' EXIT; trap 'exit 130' INT TERM; fi; \
+	cat "$$log" >&2; rm -f "$$log"; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run --bootstrap "$$bootstrap" $(BENCH_ARGS)
+
 kafka-up: $(KAFKA_STAMP)
 	scripts/local-kafka up
 
