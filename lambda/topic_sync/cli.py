@@ -10,11 +10,12 @@ Exit codes (Terraform's ``-detailed-exitcode`` habit, so CI can gate on drift):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
@@ -428,29 +429,36 @@ def _print_json(out: TextIO, data: Any) -> None:
 # ---- entry point -----------------------------------------------------------------------------
 
 _COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "verify": cmd_verify}
-_log_handler: logging.Handler | None = None
 
 
-def _configure_logging(debug: bool) -> None:
-    """Engine logs to stderr: warnings only, everything with --debug. Safe to call again."""
-    global _log_handler
+@contextlib.contextmanager
+def _engine_logging(debug: bool) -> Iterator[None]:
+    """Engine logs to stderr while a command runs: warnings only, everything with --debug.
+
+    The previous logger state comes back afterwards, so calling ``main`` in-process (tests,
+    the demo) leaves no trace on logging.
+    """
     engine = logging.getLogger("topic_sync")
-    if _log_handler is not None:
-        engine.removeHandler(_log_handler)
-    _log_handler = logging.StreamHandler(sys.stderr)
-    _log_handler.setFormatter(logging.Formatter("topic-sync: %(levelname)s: %(message)s"))
-    engine.addHandler(_log_handler)
+    saved = (engine.level, engine.propagate, list(engine.handlers))
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("topic-sync: %(levelname)s: %(message)s"))
+    engine.handlers = [stderr]
     engine.setLevel(logging.DEBUG if debug else logging.WARNING)
     engine.propagate = False
+    try:
+        yield
+    finally:
+        level, engine.propagate, engine.handlers = saved
+        engine.setLevel(level)  # setLevel, not assignment: it clears the loggers' level caches
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
     out = out or sys.stdout
-    _configure_logging(args.debug)
     try:
-        return _COMMANDS[args.command](args, out)
+        with _engine_logging(args.debug):
+            return _COMMANDS[args.command](args, out)
     except (TopicSyncError, CliError, KafkaException) as error:
         if args.debug:
             raise

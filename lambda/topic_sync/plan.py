@@ -106,7 +106,7 @@ class TopicAction:
             details.extend(c.describe() for c in self.config_changes)
         details.extend(self.reasons)
         details.extend(f"warning: {w}" for w in self.warnings)
-        symbol = _SYMBOLS[self.kind]
+        symbol = SYMBOLS[self.kind]
         suffix = f": {'; '.join(details)}" if details else ""
         return f"{symbol} {self.kind.value} {self.name}{suffix}"
 
@@ -123,7 +123,8 @@ class TopicAction:
         return data
 
 
-_SYMBOLS = {
+# Terraform's habit: the first column says what will happen at a glance.
+SYMBOLS = {
     ActionKind.CREATE: "+",
     ActionKind.UPDATE: "~",
     ActionKind.UNCHANGED: "=",

@@ -8,17 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from topic_sync.plan import ActionKind, Plan, TopicAction
+from topic_sync.plan import SYMBOLS, ActionKind, Plan, TopicAction
 
-# Terraform's habit: the first column says what will happen at a glance.
-_SYMBOLS = {
-    ActionKind.CREATE: "+",
-    ActionKind.UPDATE: "~",
-    ActionKind.UNCHANGED: "=",
-    ActionKind.DELETE: "-",
-    ActionKind.RETAIN: ".",
-    ActionKind.REFUSED: "!",
-}
 _PAST = {
     ActionKind.CREATE: "created",
     ActionKind.UPDATE: "updated",
@@ -60,7 +51,7 @@ def plan_table(plan: Plan) -> str:
     """The plan as a table: one row per topic, one line per change."""
     if not plan.actions:
         return "(no topics)"
-    rows = [(_SYMBOLS[a.kind], a.name, a.kind.value, action_details(a)) for a in plan.actions]
+    rows = [(SYMBOLS[a.kind], a.name, a.kind.value, action_details(a)) for a in plan.actions]
     return _table(rows, ("DETAILS", "TOPIC", "ACTION"))
 
 
