@@ -24,6 +24,9 @@ class TopicResult:
     name: str
     kind: ActionKind
     error: TopicError | None = None
+    # Created by someone else a moment before our create reached the cluster; their settings
+    # may differ from the spec, so the caller plans once more for it.
+    adopted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -37,9 +40,13 @@ def with_retries(
     deadline: Deadline,
     *,
     success_codes: frozenset[str] = frozenset(),
+    succeeded_by_code: set[str] | None = None,
     sleep: Sleep = time.sleep,
 ) -> dict[str, TopicError | None]:
-    """Call ``call`` for ``names``, re-calling it for the retriable failures only."""
+    """Call ``call`` for ``names``, re-calling it for the retriable failures only.
+
+    Names whose outcome was one of ``success_codes`` are added to ``succeeded_by_code``.
+    """
     results: dict[str, TopicError | None] = {}
     pending = list(names)
     delays = full_jitter()
@@ -51,6 +58,8 @@ def with_retries(
             error = outcomes.get(name, TopicError("NO_RESULT", "the cluster did not answer"))
             if error is None or error.code in success_codes:
                 results[name] = None
+                if error is not None and succeeded_by_code is not None:
+                    succeeded_by_code.add(name)
             elif error.retriable and not admin.auth_failed():
                 retry.append(name)
                 last[name] = error
@@ -89,9 +98,10 @@ def apply_plan(
     grows = {a.name: a.partitions for a in updates if a.adds_partitions}
     alters = {a.name: a.config_changes for a in updates if a.config_changes}
     deletes = [a.name for a in plan.of_kind(ActionKind.DELETE)]
+    adopted: set[str] = set()
 
     if creates:
-        # Another sync may have created it a moment ago: adopt it, verify settles the rest.
+        # Another sync may have created it a moment ago: adopt it (see TopicResult.adopted).
         record(
             with_retries(
                 lambda names: admin.create_topics([by_name[n] for n in names], timeout()),
@@ -99,6 +109,7 @@ def apply_plan(
                 admin,
                 deadline,
                 success_codes=frozenset({"TOPIC_ALREADY_EXISTS"}),
+                succeeded_by_code=adopted,
                 sleep=sleep,
             )
         )
@@ -133,4 +144,7 @@ def apply_plan(
                 sleep=sleep,
             )
         )
-    return {name: TopicResult(name, by_name[name].kind, error) for name, error in errors.items()}
+    return {
+        name: TopicResult(name, by_name[name].kind, error, adopted=name in adopted)
+        for name, error in errors.items()
+    }

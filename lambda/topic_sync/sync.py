@@ -79,7 +79,8 @@ def observe(
         if admin.auth_failed():
             raise ClusterUnreachableError(admin.bootstrap_servers, admin.client_problem() or "")
         if fatal:
-            raise SyncFailedError(fatal, [n for n in names if n not in fatal])
+            # Nothing was applied yet: no topic "succeeded".
+            raise SyncFailedError(fatal, [])
         if not transient:
             return observed
         if not sleep_within(deadline, next(delays), sleep):
@@ -122,6 +123,9 @@ def sync(
         return SyncReport(plan, {}, admin.requests, rollback, request.dry_run)
 
     results = apply_plan(plan, admin, deadline, sleep=sleep)
+    adopted = [name for name, result in results.items() if result.adopted]
+    if adopted:
+        results.update(_converge_adopted(request, adopted, admin, deadline, rollback, sleep))
     failed = frozenset(name for name, result in results.items() if not result.ok)
     remaining = verify(request, admin, deadline, rollback=rollback, failed=failed, sleep=sleep)
     failures: dict[str, str] = {}
@@ -137,6 +141,44 @@ def sync(
         succeeded = [a.name for a in plan.mutations if a.name not in failures]
         raise SyncFailedError(failures, succeeded)
     return SyncReport(plan, results, admin.requests, rollback)
+
+
+def _converge_adopted(
+    request: SyncRequest,
+    names: Sequence[str],
+    admin: TopicAdmin,
+    deadline: Deadline,
+    rollback: bool,
+    sleep: Sleep,
+) -> dict[str, TopicResult]:
+    """Bring topics a concurrent creator made (maybe with other settings) to the spec.
+
+    Only updates: a topic not yet visible again is left to ``verify`` to wait for.
+    """
+    wanted = set(names)
+    observed = observe(admin, names, deadline, sleep=sleep)
+    follow_up = build_plan(
+        tuple(t for t in request.desired if t.name in wanted),
+        observed,
+        cluster_type=request.cluster_type,
+        previous=request.previous,
+        rollback=rollback,
+    )
+    results: dict[str, TopicResult] = {
+        action.name: TopicResult(
+            action.name,
+            ActionKind.CREATE,
+            TopicError("ADOPTED_DIFFERENT", "; ".join(action.reasons), retriable=False),
+        )
+        for action in follow_up.refused
+    }
+    updates = Plan(follow_up.of_kind(ActionKind.UPDATE))
+    if updates.actions:
+        logger.info(
+            "converging adopted topics", extra={"topics": [a.name for a in updates.actions]}
+        )
+        results.update(apply_plan(updates, admin, deadline, sleep=sleep))
+    return results
 
 
 def verify(

@@ -177,6 +177,31 @@ def test_topic_already_exists_during_create_counts_as_adopted(clock) -> None:
     assert len(fake.calls_to("create_topics")) == 1
 
 
+def test_topic_a_concurrent_creator_made_differently_is_brought_to_the_spec(clock) -> None:
+    fake = FakeKafka(clock=clock)
+    # Someone (a service still creating its own topics) wins the race with its defaults.
+    fake.create_concurrently("raced", partitions=1, config={"retention.ms": "1000"})
+    report = run(fake, request(TopicSpec("raced", 3, None, {"retention.ms": "86400000"})), clock)
+
+    assert report.results["raced"].ok
+    assert fake.topics["raced"].partitions == 3
+    assert fake.topics["raced"].config["retention.ms"] == "86400000"
+    assert len(fake.calls_to("create_partitions")) == 1
+    assert len(fake.calls_to("alter_configs")) == 1
+
+
+def test_topic_a_concurrent_creator_made_larger_fails_fast_naming_the_conflict(clock) -> None:
+    fake = FakeKafka(clock=clock)
+    fake.create_concurrently("raced", partitions=6)
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("raced", 3)), clock)
+
+    assert "ADOPTED_DIFFERENT" in info.value.failures["raced"]
+    assert "partitions cannot decrease (6 -> 3)" in info.value.failures["raced"]
+    assert fake.topics["raced"].partitions == 6  # never shrunk or recreated
+    assert clock.now - 1000.0 < 5  # reported at once, not at the deadline
+
+
 @pytest.mark.parametrize("count", [1, 10, 1000])
 def test_noop_resync_makes_no_mutations_and_a_constant_number_of_requests(clock, count) -> None:
     names = [f"topic-{i:04d}" for i in range(count)]
