@@ -6,7 +6,7 @@ batched admin request (or a few chunks), never one per topic, and returns per-to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +39,14 @@ class TopicAdmin(Protocol):
         """Admin requests made so far (a batched call counts once)."""
         ...
 
-    def describe(self, names: Sequence[str], timeout: float) -> Descriptions: ...
+    def describe(
+        self, names: Sequence[str], timeout: float, *, configs_of: Collection[str] | None = None
+    ) -> Descriptions:
+        """Partitions, replication factor and dynamic configs of ``names``.
+
+        Configs are read only for ``configs_of`` (default: all); others come back without.
+        """
+        ...
 
     def create_topics(self, actions: Sequence[TopicAction], timeout: float) -> Outcomes: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
@@ -59,6 +59,10 @@ _CHUNK = 500  # topics per admin request; keeps requests small for 1000-topic sp
 _K = TypeVar("_K")
 
 
+_MISSING = frozenset({"UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC"})
+_DYNAMIC_TOPIC_CONFIG = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+
+
 def _chunks(items: Sequence[_K]) -> Iterator[Sequence[_K]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -91,6 +95,8 @@ class KafkaTopicAdmin:
         config["error_cb"] = self._on_client_error
         config["throttle_cb"] = self._on_throttle
         logger.info("connecting", extra={"client_config": masked(config)})
+        # librdkafka's own log lines go through Python logging (JSON in Lambda), not raw stderr.
+        config["logger"] = logging.getLogger("topic_sync.librdkafka")
         self._client = client_factory(config)
         # Serves oauth_cb (IAM token) and error_cb: both only run from poll().
         self._client.poll(0)
@@ -128,40 +134,46 @@ class KafkaTopicAdmin:
         self._client.poll(0)  # deliver error_cb / throttle_cb events
         return results
 
-    def describe(self, names: Sequence[str], timeout: float) -> Descriptions:
-        out: Descriptions = {}
-        found: dict[str, tuple[int, int]] = {}
-        for chunk in _chunks(list(names)):
+    def describe(
+        self, names: Sequence[str], timeout: float, *, configs_of: Collection[str] | None = None
+    ) -> Descriptions:
+        names = list(names)
+        wanted = set(names if configs_of is None else configs_of)
+        # Topics and their configs are asked for at the same time: one round trip, not two.
+        topic_futures: dict[Any, concurrent.futures.Future[Any]] = {}
+        for chunk in _chunks(names):
             self._requests += 1
-            futures = self._client.describe_topics(
-                TopicCollection(list(chunk)), request_timeout=timeout
+            topic_futures.update(
+                self._client.describe_topics(TopicCollection(list(chunk)), request_timeout=timeout)
             )
-            for name, result in self._await(futures, timeout).items():
-                if isinstance(result, TopicError):
-                    missing = result.code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC")
-                    out[name] = None if missing else result
-                else:
-                    partitions = result.partitions
-                    rf = len(partitions[0].replicas) if partitions else 0
-                    found[name] = (len(partitions), rf)
-        for chunk in _chunks(list(found)):
+        config_futures: dict[Any, concurrent.futures.Future[Any]] = {}
+        for chunk in _chunks([n for n in names if n in wanted]):
             self._requests += 1
             resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in chunk]
-            futures = self._client.describe_configs(resources, request_timeout=timeout)
-            for resource, result in self._await(futures, timeout).items():
-                name = resource.name
-                if isinstance(result, TopicError):
-                    out[name] = None if result.code == "UNKNOWN_TOPIC_OR_PART" else result
-                    continue
-                partitions, rf = found[name]
-                # Only what was set on the topic itself; defaults would never settle.
-                dynamic = {
-                    key: entry.value
-                    for key, entry in result.items()
-                    if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-                    and entry.value is not None
-                }
-                out[name] = ObservedTopic(name, partitions, rf, dynamic)
+            config_futures.update(self._client.describe_configs(resources, request_timeout=timeout))
+        configs = {
+            resource.name: result
+            for resource, result in self._await(config_futures, timeout).items()
+        }
+        out: Descriptions = {}
+        for name, result in self._await(topic_futures, timeout).items():
+            if isinstance(result, TopicError):
+                out[name] = None if result.code in _MISSING else result
+                continue
+            config = configs.get(name, {})
+            if isinstance(config, TopicError):
+                # Deleted between the two answers reads as missing; anything else is an error.
+                out[name] = None if config.code in _MISSING else config
+                continue
+            partitions = result.partitions
+            rf = len(partitions[0].replicas) if partitions else 0
+            # Only what was set on the topic itself; defaults would never settle.
+            dynamic = {
+                key: entry.value
+                for key, entry in config.items()
+                if entry.source == _DYNAMIC_TOPIC_CONFIG and entry.value is not None
+            }
+            out[name] = ObservedTopic(name, len(partitions), rf, dynamic)
         return out
 
     def create_topics(self, actions: Sequence[TopicAction], timeout: float) -> Outcomes:

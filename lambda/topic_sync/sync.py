@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from topic_sync.admin import TopicAdmin, TopicError
 from topic_sync.apply import REQUEST_TIMEOUT_CAP, Sleep, TopicResult, apply_plan
@@ -57,14 +57,24 @@ class SyncReport:
 
 
 def observe(
-    admin: TopicAdmin, names: Sequence[str], deadline: Deadline, *, sleep: Sleep = time.sleep
+    admin: TopicAdmin,
+    names: Sequence[str],
+    deadline: Deadline,
+    *,
+    configs_of: Collection[str] | None = None,
+    sleep: Sleep = time.sleep,
 ) -> dict[str, ObservedTopic]:
-    """Describe ``names`` (batched), retrying transient errors; missing topics are absent."""
+    """Describe ``names`` (batched), retrying transient errors; missing topics are absent.
+
+    Configs are read for ``configs_of`` only (default: all names).
+    """
     pending = list(names)
     observed: dict[str, ObservedTopic] = {}
     delays = full_jitter()
     while True:
-        described = admin.describe(pending, deadline.timeout(REQUEST_TIMEOUT_CAP))
+        described = admin.describe(
+            pending, deadline.timeout(REQUEST_TIMEOUT_CAP), configs_of=configs_of
+        )
         transient: dict[str, TopicError] = {}
         fatal: dict[str, str] = {}
         for name in pending:
@@ -127,7 +137,14 @@ def sync(
     if adopted:
         results.update(_converge_adopted(request, adopted, admin, deadline, rollback, sleep))
     failed = frozenset(name for name, result in results.items() if not result.ok)
-    remaining = verify(request, admin, deadline, rollback=rollback, failed=failed, sleep=sleep)
+    created = frozenset(
+        name
+        for name, result in results.items()
+        if result.ok and result.kind is ActionKind.CREATE and not result.adopted
+    )
+    remaining = verify(
+        request, admin, deadline, rollback=rollback, failed=failed, created=created, sleep=sleep
+    )
     failures: dict[str, str] = {}
     for action in plan.mutations:
         result = results.get(action.name)
@@ -188,16 +205,25 @@ def verify(
     *,
     rollback: bool = False,
     failed: frozenset[str] = frozenset(),
+    created: frozenset[str] = frozenset(),
     sleep: Sleep = time.sleep,
 ) -> dict[str, str]:
     """Re-read until the cluster matches (new topics visible in metadata) or the deadline.
 
     Topics in ``failed`` (their apply failed for good) cannot settle by waiting: once only
-    they differ, stop. Returns what still differs, per topic; empty when settled.
+    they differ, stop. Topics in ``created`` were just created by us with their configs in
+    the same atomic request: only their partitions are re-read, not their configs (that
+    re-read was most of a Create's time). Returns what still differs, per topic; empty when
+    settled.
     """
+    names = request.names_to_observe()
+    specs = {t.name: t for t in request.desired}
+    configs_of = [n for n in names if n not in created]
     delays = full_jitter(base=0.05, cap=1.0)
     while True:
-        observed = observe(admin, request.names_to_observe(), deadline, sleep=sleep)
+        observed = observe(admin, names, deadline, configs_of=configs_of, sleep=sleep)
+        for name in created & observed.keys():
+            observed[name] = replace(observed[name], config=dict(specs[name].config))
         again = plan_for(request, observed, rollback=rollback)
         remaining = {a.name: a.describe() for a in (*again.mutations, *again.refused)}
         if set(remaining) <= failed or not sleep_within(deadline, next(delays), sleep):

@@ -16,7 +16,7 @@ describe_configs), and can be scripted to fail:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -188,10 +188,12 @@ class FakeKafka:
     def auth_failed(self) -> bool:
         return self._auth_failed
 
-    def describe(self, names: Sequence[str], timeout: float) -> Descriptions:
+    def describe(
+        self, names: Sequence[str], timeout: float, *, configs_of: Collection[str] | None = None
+    ) -> Descriptions:
         self._start("describe", names, timeout)
+        wanted = set(names if configs_of is None else configs_of)
         out: Descriptions = {}
-        found = False
         for name in names:
             error = self._scripted("describe", name)
             if error is not None:
@@ -201,12 +203,10 @@ class FakeKafka:
             if topic is None:
                 out[name] = None
             else:
-                found = True
-                out[name] = ObservedTopic(
-                    name, topic.partitions, topic.replication_factor, dict(topic.config)
-                )
-        if found:
-            self._requests += 1  # the real admin follows up with one describe_configs
+                config = dict(topic.config) if name in wanted else {}
+                out[name] = ObservedTopic(name, topic.partitions, topic.replication_factor, config)
+        if wanted & set(names):
+            self._requests += 1  # the real admin sends one describe_configs beside it
         return out
 
     def create_topics(self, actions: Sequence[TopicAction], timeout: float) -> Outcomes:

@@ -1,0 +1,1 @@
+"""`make bench`: topic-sync against the bastion way and the raw AdminClient floor (issue 6)."""
