@@ -1,7 +1,8 @@
 # One entry point for newcomers and CI. `make test` is what CI runs.
 SHELL := /bin/bash
-# jsii prints an end-of-life banner for Node 20 on every synth; the pinned CLI works with it.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# jsii prints an end-of-life banner for Node 20 (the value lists the major versions to silence)
+# on every CDK import; the pinned versions work with it.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -26,7 +26,7 @@ from topic_sync.resource import (
     previous_topics,
 )
 from topic_sync.retry import Deadline
-from topic_sync.rollback import is_update_rollback
+from topic_sync.rollback import DELETING_STATUS, is_update_rollback, stack_status
 from topic_sync.summary import summarize
 from topic_sync.sync import SyncRequest, sync
 
@@ -124,10 +124,16 @@ def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> d
     policy = str(raw.get("RemovalPolicy") or "RETAIN").upper()
     if policy != RemovalPolicy.DESTROY.value:
         # RETAIN needs no cluster access at all: a Delete must not fail because Kafka is gone.
-        kept = previous_topics(raw, str(raw.get("BootstrapServers", "")))
-        logger.info("retaining topics", extra={"topics": len(kept)})
-        data = summarize(Plan(()), retained=[t.name for t in kept])
-        return {"PhysicalResourceId": resource_id, "Data": data}
+        return _retain(resource_id, raw)
+    status = stack_status(cfn.stack_id)
+    if status != DELETING_STATUS:
+        # Not a stack delete: the resource was removed or renamed, or a Create/Update is being
+        # rolled back; the topics may hold data that predates this resource (adopted). Keep them.
+        logger.warning(
+            "RemovalPolicy DESTROY deletes topics only when the stack is deleted",
+            extra={"stack_status": status},
+        )
+        return _retain(resource_id, raw)
     props = parse_properties(raw)
     request = SyncRequest(
         desired=(),
@@ -141,3 +147,12 @@ def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> d
     data = summarize(report.plan, dry_run=report.dry_run, requests=report.requests)
     logger.info("done", extra={"summary": data})
     return {"PhysicalResourceId": resource_id, "Data": data}
+
+
+def _retain(resource_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+    kept = previous_topics(raw, str(raw.get("BootstrapServers", "")))
+    logger.info("retaining topics", extra={"topics": len(kept)})
+    return {
+        "PhysicalResourceId": resource_id,
+        "Data": summarize(Plan(()), retained=[t.name for t in kept]),
+    }

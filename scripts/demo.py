@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -300,7 +301,10 @@ def remove_leftovers(logical_id: str, props: Mapping[str, Any], names: list[str]
     evt = event("Delete", logical_id, cleanup, physical_id="topic-sync-demo-cleanup")
     import handler
 
-    data = handler.on_event(evt, FakeLambdaContext())["Data"]  # type: ignore[arg-type]
+    # DESTROY acts only while the stack itself is being deleted, which the handler asks
+    # CloudFormation; here the demo plays CloudFormation and answers for it.
+    with mock.patch.object(handler, "stack_status", return_value="DELETE_IN_PROGRESS"):
+        data = handler.on_event(evt, FakeLambdaContext())["Data"]  # type: ignore[arg-type]
     if data["Deleted"]:
         print(f"    removed {data['Deleted']} topic(s) left by an earlier demo run")
 

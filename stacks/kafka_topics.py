@@ -136,7 +136,9 @@ class KafkaTopics(Construct):
     :param cluster_type: SERVERLESS or PROVISIONED. Default: SERVERLESS (its config allow-list
         and partition quotas are checked at synth).
     :param removal_policy: what happens to the topics when this resource is deleted.
-        Default: RETAIN, the topics and their data are kept. DESTROY deletes them.
+        Default: RETAIN, the topics and their data are kept. DESTROY deletes them, but only
+        while the stack itself is being deleted: removing or renaming the resource, or a
+        rollback, keeps them.
     :param prune: delete topics dropped from ``topics`` on an update (never during a rollback).
         Default: False, dropped topics are kept.
     :param sync_token: a value that forces a re-sync whenever it changes. Default: the context

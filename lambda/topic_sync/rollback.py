@@ -1,4 +1,5 @@
-"""Is CloudFormation rolling this stack back? (Then an Update is the undo of our own.)"""
+"""What is CloudFormation doing with our stack? Rolling back (an Update is then the undo of
+our own) or deleting it (the only time RemovalPolicy DESTROY deletes topics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 logger = logging.getLogger(__name__)
 
 ROLLBACK_STATUS = "UPDATE_ROLLBACK_IN_PROGRESS"
+DELETING_STATUS = "DELETE_IN_PROGRESS"
 
 
 def region_of(stack_id: str) -> str | None:
@@ -15,19 +17,15 @@ def region_of(stack_id: str) -> str | None:
     return parts[3] if len(parts) > 5 and parts[3] else None
 
 
-def is_update_rollback(stack_id: str) -> bool:
-    """True if the stack's status is UPDATE_ROLLBACK_IN_PROGRESS.
+def stack_status(stack_id: str) -> str | None:
+    """The stack's status (e.g. ``DELETE_IN_PROGRESS``), or None when it cannot be read.
 
-    Any failure to ask (no permission, no network) counts as "not a rollback": the caller
-    then refuses unsafe changes, which fails loudly instead of losing data.
+    None (no permission, no network) must make the caller choose the data-safe path.
     """
     # Imported here: boto3 costs ~0.3 s and most invocations never get here.
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-    )
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client = boto3.client(
@@ -37,8 +35,17 @@ def is_update_rollback(stack_id: str) -> bool:
         )
         stacks = client.describe_stacks(StackName=stack_id)["Stacks"]
     except (BotoCoreError, ClientError) as error:
-        logger.warning("cannot read stack status; assuming no rollback: %s", error)
-        return False
-    status = str(stacks[0]["StackStatus"]) if stacks else ""
+        logger.warning("cannot read the stack status: %s", error)
+        return None
+    status = str(stacks[0]["StackStatus"]) if stacks else None
     logger.info("stack status", extra={"stack_status": status})
-    return status == ROLLBACK_STATUS
+    return status
+
+
+def is_update_rollback(stack_id: str) -> bool:
+    """True if the stack's status is UPDATE_ROLLBACK_IN_PROGRESS.
+
+    A status that cannot be read counts as "not a rollback": the caller then refuses unsafe
+    changes, which fails loudly instead of losing data.
+    """
+    return stack_status(stack_id) == ROLLBACK_STATUS

@@ -5,6 +5,7 @@ GIVEN a broker state, WHEN CloudFormation sends an event, THEN check the broker 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -63,15 +64,28 @@ def readable(broker: LocalKafka, topic: str, sent: list[Any]) -> None:
     assert sorted(got, key=repr) == sorted(sent, key=repr), topic
 
 
-@pytest.fixture
-def rollback_stack() -> Iterator[str]:
-    """A moto stack in UPDATE_ROLLBACK_IN_PROGRESS; yields its StackId."""
+@contextlib.contextmanager
+def moto_stack(status: str) -> Iterator[str]:
+    """A moto stack in ``status``; yields its StackId."""
     with mock_aws():
         cfn = boto3.client("cloudformation", region_name="us-east-1")
         template = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}
         stack_id = cfn.create_stack(StackName="app", TemplateBody=json.dumps(template))["StackId"]
         stack = cloudformation_backends["123456789012"]["us-east-1"].stacks[stack_id]
-        stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"  # moto has no API for this AWS-side state
+        stack.status = status  # moto has no API for these in-progress AWS-side states
+        yield stack_id
+
+
+@pytest.fixture
+def rollback_stack() -> Iterator[str]:
+    with moto_stack("UPDATE_ROLLBACK_IN_PROGRESS") as stack_id:
+        yield stack_id
+
+
+@pytest.fixture
+def deleting_stack() -> Iterator[str]:
+    """RemovalPolicy DESTROY acts only while the stack itself is being deleted."""
+    with moto_stack("DELETE_IN_PROGRESS") as stack_id:
         yield stack_id
 
 
@@ -166,16 +180,16 @@ def test_data_survives_update_rollback_and_delete_retain(
     readable(kafka_broker, b, sent_b)
 
 
-def test_prune_and_destroy_delete_only_their_topics(kafka_broker, admin, no_rollback) -> None:
+def test_prune_and_destroy_delete_only_their_topics(kafka_broker, admin, deleting_stack) -> None:
     x, y, z, foreign = (unique_topic_name(p) for p in ("x", "y", "z", "foreign"))
     create_topic(admin, foreign)
     v1 = props(kafka_broker, topics_prop((x, 1), (y, 1), (z, 1)), RemovalPolicy="DESTROY")
-    pid = invoke(event("Create", v1))["PhysicalResourceId"]
+    pid = invoke(event("Create", v1, stack_id=deleting_stack))["PhysicalResourceId"]
     v2 = {**v1, "Topics": topics_prop((x, 1), (y, 1)), "Prune": "true"}
-    pruned = invoke(event("Update", v2, old=v1, physical_id=pid))
+    pruned = invoke(event("Update", v2, old=v1, physical_id=pid, stack_id=deleting_stack))
     assert pruned["Data"]["DeletedTopics"] == z
     assert set(broker_state(admin, [x, y, z, foreign])) == {x, y, foreign}
-    destroyed = invoke(event("Delete", v2, physical_id=pid))
+    destroyed = invoke(event("Delete", v2, physical_id=pid, stack_id=deleting_stack))
     assert destroyed["Data"]["Deleted"] == 2
     assert set(broker_state(admin, [x, y, z, foreign])) == {foreign}
 
@@ -404,7 +418,23 @@ def test_dry_run_plans_without_mutating(kafka_broker, admin) -> None:
     assert broker_state(admin, [name]) == {}
 
 
-def test_thousand_topics_strings_and_small_response(kafka_broker, admin) -> None:
+def test_destroy_when_the_stack_is_not_being_deleted_keeps_topics_and_data(
+    kafka_broker, admin
+) -> None:
+    # A Create that adopted a topic holding data, then rolled back: CloudFormation deletes us.
+    adopted = unique_topic_name("adopted")
+    create_topic(admin, adopted)
+    sent = produce_messages(plaintext_config(kafka_broker), adopted, 10)
+    p = props(kafka_broker, topics_prop((adopted, 1)), RemovalPolicy="DESTROY")
+    with moto_stack("ROLLBACK_IN_PROGRESS") as stack_id:
+        pid = invoke(event("Create", p, stack_id=stack_id))["PhysicalResourceId"]
+        result = invoke(event("Delete", p, physical_id=pid, stack_id=stack_id))
+    assert result["Data"]["Deleted"] == 0
+    assert result["Data"]["RetainedTopics"] == adopted
+    readable(kafka_broker, adopted, sent)
+
+
+def test_thousand_topics_strings_and_small_response(kafka_broker, admin, deleting_stack) -> None:
     prefix = unique_topic_name("bulk")
     names = [f"{prefix}-{i:04d}-{'x' * 200}" for i in range(1000)]
     p = props(
@@ -414,10 +444,11 @@ def test_thousand_topics_strings_and_small_response(kafka_broker, admin) -> None
         RemovalPolicy="DESTROY",
         TimeoutSeconds="120",
     )
-    created = invoke(event("Create", p))
+    created = invoke(event("Create", p, stack_id=deleting_stack))
     assert created["Data"]["Created"] == 1000
     assert len(json.dumps(created).encode()) < 4096
     assert created["Data"]["CreatedTopics"].endswith("more")
-    deleted = invoke(event("Delete", p, physical_id=created["PhysicalResourceId"]))
+    pid = created["PhysicalResourceId"]
+    deleted = invoke(event("Delete", p, physical_id=pid, stack_id=deleting_stack))
     assert deleted["Data"]["Deleted"] == 1000
     assert len(json.dumps(deleted).encode()) < 4096

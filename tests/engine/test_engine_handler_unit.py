@@ -67,6 +67,23 @@ class RollbackSwitch:
         return self.rolling_back
 
 
+class StackStatus:
+    """Stands in for ``stack_status`` (CloudFormation DescribeStacks); None = unreadable."""
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+
+    def __call__(self, stack_id: str) -> str | None:
+        return self.status
+
+
+@pytest.fixture(autouse=True)
+def stack(monkeypatch: pytest.MonkeyPatch) -> StackStatus:
+    fake = StackStatus()
+    monkeypatch.setattr(handler, "stack_status", fake)
+    return fake
+
+
 @pytest.fixture
 def rollback(monkeypatch: pytest.MonkeyPatch) -> RollbackSwitch:
     switch = RollbackSwitch()
@@ -105,7 +122,7 @@ def invoke(name: str, pid: str | None = None, **changes: Any) -> dict[str, Any]:
     return result
 
 
-def test_full_lifecycle_create_update_rollback_retain_destroy(monkeypatch, rollback) -> None:
+def test_full_lifecycle_create_update_rollback_retain_destroy(monkeypatch, rollback, stack) -> None:
     # GIVEN a cluster that holds a topic someone else owns
     cluster = with_cluster(monkeypatch, Cluster({"foreign": FakeTopic(5)}))
 
@@ -155,6 +172,7 @@ def test_full_lifecycle_create_update_rollback_retain_destroy(monkeypatch, rollb
     assert cluster.last.mutating_calls() == []
 
     # WHEN the stack is then deleted THEN only its own current topics go
+    stack.status = "DELETE_IN_PROGRESS"
     destroyed = invoke("lifecycle_6_delete_destroy", pid)
     assert destroyed["PhysicalResourceId"] == pid
     assert destroyed["Data"]["Deleted"] == 2
@@ -190,6 +208,30 @@ def test_update_returns_the_incoming_physical_id_even_when_the_cluster_changes(
     )
     assert moved["PhysicalResourceId"] == "topic-sync-issued-long-ago"
     assert [c.bootstrap_servers for c in cluster.clients] == [BOOTSTRAP, "other-cluster:9098"]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "ROLLBACK_IN_PROGRESS",  # the stack's first Create failed elsewhere
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",  # an update that added us rolled back
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",  # the resource was removed or renamed
+        None,  # DescribeStacks failed: when unsure, keep the data
+    ],
+)
+def test_destroy_deletes_nothing_unless_the_stack_itself_is_being_deleted(
+    monkeypatch, stack, status
+) -> None:
+    # GIVEN topics created by this resource, one of them adopted with data from before
+    cluster = with_cluster(monkeypatch, Cluster({"orders": FakeTopic(3)}))
+    pid = invoke("lifecycle_1_create", RemovalPolicy="DESTROY")["PhysicalResourceId"]
+    # WHEN CloudFormation deletes the resource while the stack is not being deleted
+    stack.status = status
+    result = invoke("lifecycle_6_delete_destroy", pid)
+    # THEN every topic stays
+    assert result["Data"]["Deleted"] == 0
+    assert result["Data"]["RetainedTopics"] == "orders,payments"
+    assert cluster.partitions() == {"orders": 3, "payments": 1}
 
 
 def test_create_id_ignores_the_topic_list(monkeypatch) -> None:
