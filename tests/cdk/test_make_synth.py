@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,6 @@ def test_make_synth_works_offline_without_credentials(
             "CDK_DISABLE_VERSION_CHECK": "1",
         }
     )
-    started = time.monotonic()
     result = subprocess.run(
         # -o: treat the setup stamps as up to date; this tests synth, not `make setup`.
         [
@@ -53,9 +51,8 @@ def test_make_synth_works_offline_without_credentials(
         check=False,
         timeout=300,
     )
-    elapsed = time.monotonic() - started
+    # Its speed is measured by `make bench` (scenario 5), not asserted here.
     assert result.returncode == 0, result.stdout + result.stderr
-    assert elapsed < 60, f"warm make synth took {elapsed:.0f}s"
     template = json.loads((REPO_ROOT / "cdk.out" / "TopicSync.template.json").read_text())
     kinds = {resource["Type"] for resource in template["Resources"].values()}
     assert {"Custom::KafkaTopics", "AWS::MSK::ServerlessCluster", "AWS::ECS::Service"} <= kinds
