@@ -6,7 +6,6 @@ for the bastion way, one ``AdminClient`` per invocation for the handler and for 
 
 from __future__ import annotations
 
-import copy
 import importlib
 import logging
 import os
@@ -28,6 +27,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # not re-expo
 )
 
 from topic_sync.connection import AuthMode, Connection, client_config
+from topic_sync.local_invoke import LocalLambdaContext, custom_resource_event
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = REPO_ROOT / "lambda"
@@ -53,7 +53,7 @@ HANDLER_TIMEOUT_S = 60
 STACK_ID = (
     "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"
 )
-SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:topic-sync-provider-onEvent"  # noqa: S105 (an ARN)
+LOGICAL_ID = "BenchTopics"
 
 _MISSING = ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC")
 
@@ -212,23 +212,6 @@ def old_way_create(bootstrap: str, names: Sequence[str], partitions: int) -> flo
 # ---- our handler (the CloudFormation custom resource), in-process ------------------------------
 
 
-@dataclass
-class FakeContext:
-    """Just enough of the Lambda context for Powertools and the handler's deadline."""
-
-    remaining_ms: int = HANDLER_TIMEOUT_S * 1000
-    function_name: str = "topic-sync-bench"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:topic-sync-bench"
-    aws_request_id: str = "bench"
-    log_group_name: str = "bench"
-    log_stream_name: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 def load_handler(log: IO[str]) -> ModuleType:
     """Import ``lambda/handler.py`` with its JSON logs going to ``log`` instead of stdout.
 
@@ -250,7 +233,6 @@ def load_handler(log: IO[str]) -> ModuleType:
 
 def properties(bootstrap: str, names: Sequence[str], partitions: int) -> dict[str, Any]:
     return {
-        "ServiceToken": SERVICE_TOKEN,
         "BootstrapServers": bootstrap,
         "Auth": "PLAINTEXT",
         "ClusterType": "SERVERLESS",
@@ -261,30 +243,6 @@ def properties(bootstrap: str, names: Sequence[str], partitions: int) -> dict[st
         "Prune": "false",
         "TimeoutSeconds": str(HANDLER_TIMEOUT_S),
     }
-
-
-def cfn_event(
-    request_type: str,
-    props: dict[str, Any],
-    *,
-    physical_id: str | None = None,
-    old: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "RequestType": request_type,
-        "ServiceToken": SERVICE_TOKEN,
-        "ResponseURL": "https://example.invalid/response",
-        "StackId": STACK_ID,
-        "RequestId": str(uuid.uuid4()),
-        "LogicalResourceId": "BenchTopics",
-        "ResourceType": "Custom::KafkaTopics",
-        "ResourceProperties": copy.deepcopy(props),
-    }
-    if physical_id is not None:
-        event["PhysicalResourceId"] = physical_id
-    if old is not None:
-        event["OldResourceProperties"] = copy.deepcopy(old)
-    return event
 
 
 @dataclass(frozen=True)
@@ -309,13 +267,17 @@ class HandlerBench:
 
     def _invoke(self, event: dict[str, Any], props: dict[str, Any]) -> Invocation:
         started = time.perf_counter()
-        response: dict[str, Any] = self.handler.on_event(event, FakeContext())
+        response: dict[str, Any] = self.handler.on_event(
+            event, LocalLambdaContext(remaining_ms=HANDLER_TIMEOUT_S * 1000)
+        )
         seconds = time.perf_counter() - started
         return Invocation(seconds, response, str(response["PhysicalResourceId"]), props)
 
     def create(self, names: Sequence[str], partitions: int) -> Invocation:
         props = properties(self.bootstrap, names, partitions)
-        return self._invoke(cfn_event("Create", props), props)
+        return self._invoke(
+            custom_resource_event("Create", props, stack_id=STACK_ID, logical_id=LOGICAL_ID), props
+        )
 
     def resync(self, created: Invocation) -> Invocation:
         """An Update with the same topics as the last Create/Update (a no-op re-sync).
@@ -323,5 +285,12 @@ class HandlerBench:
         Only the SyncToken changes, which is what makes CloudFormation send an Update at all.
         """
         props = {**created.props, "SyncToken": uuid.uuid4().hex}
-        event = cfn_event("Update", props, physical_id=created.physical_id, old=created.props)
+        event = custom_resource_event(
+            "Update",
+            props,
+            stack_id=STACK_ID,
+            logical_id=LOGICAL_ID,
+            physical_id=created.physical_id,
+            old=created.props,
+        )
         return self._invoke(event, props)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import copy
 import gc
 import json
 import os
@@ -28,7 +27,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,14 +40,17 @@ sys.path.insert(0, str(REPO / "lambda"))
 
 from topic_sync import render, spec_file  # noqa: E402
 from topic_sync.kafka_admin import KafkaTopicAdmin  # noqa: E402
+from topic_sync.local_invoke import (  # noqa: E402
+    RESOURCE_TYPE,
+    LocalLambdaContext,
+    custom_resource_event,
+    local_stack_id,
+)
 from topic_sync.resource import parse_properties, previous_topics  # noqa: E402
 from topic_sync.retry import Deadline  # noqa: E402
 from topic_sync.sync import SyncRequest, observe, plan_for  # noqa: E402
 
-TOPICS_RESOURCE_TYPE = "Custom::KafkaTopics"
-STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/TopicSyncDemo/{uuid.uuid4()}"
-# The Provider framework's function (a made-up account): not a secret.
-SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:TopicSync-ProviderOnEvent"  # noqa: S105
+STACK_ID = local_stack_id()
 # What the Update changes in topics.yaml: fixed targets, so every run shows the same story.
 ADDED_TOPIC = {"name": "user.notifications", "partitions": 2}
 GROWN_TOPIC, GROWN_TO = "eeg.raw.data", 6
@@ -59,20 +60,6 @@ WORK_DIR = REPO / "build" / "demo"
 
 class DemoError(Exception):
     """A step failed; the message says which and why."""
-
-
-@dataclass
-class FakeLambdaContext:
-    """The parts of the Lambda context the handler (and Powertools) read."""
-
-    function_name: str = "TopicSync-ProviderOnEvent"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = SERVICE_TOKEN
-    aws_request_id: str = "demo"
-    remaining_ms: int = 300_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def heading(step: int, total: int, text: str) -> None:
@@ -112,16 +99,16 @@ def find_template(cdk_out: Path) -> tuple[Path, dict[str, Any]]:
     for path in sorted(cdk_out.glob("*.template.json")):
         template: dict[str, Any] = json.loads(path.read_text())
         types = {r.get("Type") for r in template.get("Resources", {}).values()}
-        if TOPICS_RESOURCE_TYPE in types:
+        if RESOURCE_TYPE in types:
             return path, template
-    raise DemoError(f"no template with a {TOPICS_RESOURCE_TYPE} resource in {cdk_out}")
+    raise DemoError(f"no template with a {RESOURCE_TYPE} resource in {cdk_out}")
 
 
 def topics_resource(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] == TOPICS_RESOURCE_TYPE:
+        if resource["Type"] == RESOURCE_TYPE:
             return logical_id, resource
-    raise DemoError(f"the template has no {TOPICS_RESOURCE_TYPE} resource")
+    raise DemoError(f"the template has no {RESOURCE_TYPE} resource")
 
 
 def summarize_template(path: Path, template: Mapping[str, Any]) -> None:
@@ -134,7 +121,7 @@ def summarize_template(path: Path, template: Mapping[str, Any]) -> None:
     logical_id, topics = topics_resource(template)
     props = topics["Properties"]
     names = ", ".join(f"{t['Name']} ({t['Partitions']}p)" for t in props["Topics"])
-    print(f"\n    The topics resource: {logical_id} ({TOPICS_RESOURCE_TYPE})")
+    print(f"\n    The topics resource: {logical_id} ({RESOURCE_TYPE})")
     print(f"      Auth {props.get('Auth')}, ClusterType {props.get('ClusterType')}, ", end="")
     print(f"RemovalPolicy {props.get('RemovalPolicy')}, Prune {props.get('Prune')}")
     print(f"      Topics: {names}")
@@ -195,7 +182,7 @@ def lambda_properties(template_props: Mapping[str, Any], bootstrap: str) -> dict
         for key, value in template_props.items()
         if not _is_intrinsic(value)  # Region (Ref) and the real cluster's GetAtt
     }
-    props.update(ServiceToken=SERVICE_TOKEN, BootstrapServers=bootstrap, Auth="PLAINTEXT")
+    props.update(BootstrapServers=bootstrap, Auth="PLAINTEXT")
     return props
 
 
@@ -215,22 +202,15 @@ def event(
     old: Mapping[str, Any] | None = None,
     physical_id: str | None = None,
 ) -> dict[str, Any]:
-    """A custom-resource event shaped like CloudFormation's (via the CDK Provider framework)."""
-    evt: dict[str, Any] = {
-        "RequestType": request_type,
-        "ServiceToken": SERVICE_TOKEN,
-        "ResponseURL": "https://cloudformation-custom-resource-response.invalid/demo",
-        "StackId": STACK_ID,
-        "RequestId": str(uuid.uuid4()),
-        "LogicalResourceId": logical_id,
-        "ResourceType": TOPICS_RESOURCE_TYPE,
-        "ResourceProperties": copy.deepcopy(dict(props)),
-    }
-    if old is not None:
-        evt["OldResourceProperties"] = copy.deepcopy(dict(old))
-    if physical_id is not None:
-        evt["PhysicalResourceId"] = physical_id
-    return evt
+    """The event CloudFormation (via the CDK Provider framework) sends for the demo's stack."""
+    return custom_resource_event(
+        request_type,
+        props,
+        stack_id=STACK_ID,
+        logical_id=logical_id,
+        physical_id=physical_id,
+        old=old,
+    )
 
 
 def show_plan(evt: Mapping[str, Any]) -> None:
@@ -254,7 +234,7 @@ def invoke(evt: dict[str, Any]) -> dict[str, Any]:
     import handler  # after POWERTOOLS_LOG_LEVEL is set (Powertools reads it at import)
 
     started = time.monotonic()
-    response: dict[str, Any] = handler.on_event(evt, FakeLambdaContext())  # type: ignore[arg-type]
+    response: dict[str, Any] = handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
     data = response["Data"]
     counts = ", ".join(
         f"{key} {data[key]}" for key in ("Created", "Updated", "Unchanged", "Deleted") if data[key]
@@ -304,7 +284,7 @@ def remove_leftovers(logical_id: str, props: Mapping[str, Any], names: list[str]
     # DESTROY acts only while the stack itself is being deleted, which the handler asks
     # CloudFormation; here the demo plays CloudFormation and answers for it.
     with mock.patch.object(handler, "stack_status", return_value="DELETE_IN_PROGRESS"):
-        data = handler.on_event(evt, FakeLambdaContext())["Data"]  # type: ignore[arg-type]
+        data = handler.on_event(evt, LocalLambdaContext())["Data"]  # type: ignore[arg-type]
     if data["Deleted"]:
         print(f"    removed {data['Deleted']} topic(s) left by an earlier demo run")
 

@@ -27,11 +27,11 @@ LAMBDA_SOURCE_DIR = REPO_ROOT / "lambda"
 DEPENDENCY_CACHE_DIR = REPO_ROOT / "build" / "lambda-deps"
 
 # What ships from lambda/: the handler and the engine package, minus the operator-side modules
-# (the topics.yaml loader needs pyyaml, which is not in the bundle; the CLI): the Lambda never
-# imports them.
+# (the topics.yaml loader needs pyyaml, which is not in the bundle; the CLI; the local-invoke
+# helpers): the Lambda never imports them.
 _HANDLER_FILE = "handler.py"
 _PACKAGE_DIR = "topic_sync"
-_EXCLUDED_PACKAGE_FILES = frozenset({"spec_file.py", "cli.py", "render.py"})
+_EXCLUDED_PACKAGE_FILES = frozenset({"spec_file.py", "cli.py", "render.py", "local_invoke.py"})
 # pip --target leaves console scripts (machine-specific shebangs) in bin/; Lambda never runs them.
 _EXCLUDED_DEPENDENCY_DIRS = frozenset({"bin", "__pycache__"})
 

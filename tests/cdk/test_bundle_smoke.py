@@ -15,6 +15,7 @@ import pytest
 
 from stacks.bundling import LambdaPlatform, build_lambda_bundle
 from tests.support.kafka import LocalKafka, plaintext_admin, wait_for_topic
+from topic_sync.local_invoke import custom_resource_event, local_stack_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.synth]
 
@@ -66,16 +67,9 @@ def test_bundle_creates_a_topic_on_the_local_broker(
     assert not (bundle / "boto3").exists()
 
     topic = f"smoke-{uuid.uuid4().hex[:12]}"
-    event = {
-        "RequestType": "Create",
-        "ServiceToken": "arn:aws:lambda:eu-west-1:111122223333:function:framework",
-        "ResponseURL": "https://example.invalid/response",
-        "StackId": "arn:aws:cloudformation:eu-west-1:111122223333:stack/Smoke/0000",
-        "RequestId": "smoke",
-        "LogicalResourceId": "Topics",
-        "ResourceType": "Custom::KafkaTopics",
-        "ResourceProperties": {
-            "ServiceToken": "arn:aws:lambda:eu-west-1:111122223333:function:framework",
+    event = custom_resource_event(
+        "Create",
+        {
             "BootstrapServers": kafka_broker.plaintext_bootstrap,
             "Auth": "PLAINTEXT",
             "ClusterType": "PROVISIONED",
@@ -85,7 +79,9 @@ def test_bundle_creates_a_topic_on_the_local_broker(
             "SyncToken": "smoke",
             "TimeoutSeconds": "30",
         },
-    }
+        stack_id=local_stack_id(),
+        logical_id="Topics",
+    )
     result = subprocess.run(
         # -S: no site-packages, -E: no PYTHON* variables; the path is only bundle + runtime.
         [

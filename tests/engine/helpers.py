@@ -1,4 +1,4 @@
-"""Test helpers for the engine: CloudFormation events, a fake Lambda context, broker reads."""
+"""Test helpers for the engine: CloudFormation events from real-shaped JSON files, broker reads."""
 
 from __future__ import annotations
 
@@ -17,25 +17,12 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 import handler
+from topic_sync.local_invoke import LocalLambdaContext
 
 EVENTS = Path(__file__).parent / "events"
 DEFAULT_STACK_ID = (
     "arn:aws:cloudformation:us-east-1:123456789012:stack/app/5b6a6c30-0000-11ef-0000-0a1b2c3d4e5f"
 )
-
-
-@dataclass
-class FakeContext:
-    """Just enough of the Lambda context for Powertools and the deadline."""
-
-    remaining_ms: int = 300_000
-    function_name: str = "topic-sync-on-event"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:topic-sync"
-    aws_request_id: str = "00000000-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -69,7 +56,7 @@ def event(
 
 
 def invoke(evt: dict[str, Any], remaining_ms: int = 300_000) -> dict[str, Any]:
-    context: Any = FakeContext(remaining_ms=remaining_ms)  # duck-typed LambdaContext
+    context: Any = LocalLambdaContext(remaining_ms=remaining_ms)  # duck-typed LambdaContext
     result: dict[str, Any] = handler.on_event(evt, context)
     return result
 

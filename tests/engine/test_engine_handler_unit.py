@@ -15,9 +15,10 @@ import pytest
 
 import handler
 from tests.engine.fake_admin import AUTHZ_FAILED, FakeKafka, FakeTopic
-from tests.engine.helpers import FakeContext, load_event
+from tests.engine.helpers import load_event
 from topic_sync.connection import Connection
 from topic_sync.exceptions import PlanRefusedError, SpecError, SyncFailedError, TopicSyncError
+from topic_sync.local_invoke import LocalLambdaContext
 from topic_sync.resource import physical_id
 
 BOOTSTRAP = "boot-abc.c1.kafka-serverless.us-east-1.amazonaws.com:9098"
@@ -117,7 +118,7 @@ def invoke(name: str, pid: str | None = None, **changes: Any) -> dict[str, Any]:
     if pid is not None:
         evt["PhysicalResourceId"] = pid
     evt["ResourceProperties"].update(changes)
-    context: Any = FakeContext()
+    context: Any = LocalLambdaContext()
     result: dict[str, Any] = handler.on_event(copy.deepcopy(evt), context)
     return result
 
@@ -325,7 +326,7 @@ def test_logs_are_json_and_never_hold_the_response_url_or_secrets(
     assert messages.count("sync") == 3
     assert "sync failed" in messages
     assert any(r.get("name", "").startswith("topic_sync") for r in records)  # engine logs too
-    assert {r["function_request_id"] for r in records} == {"00000000-test"}
+    assert {r["function_request_id"] for r in records} == {LocalLambdaContext().aws_request_id}
     for forbidden in (
         "ResponseURL",
         "X-Amz-Signature",
