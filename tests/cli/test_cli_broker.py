@@ -200,3 +200,38 @@ def test_console_script_as_a_real_process(kafka_broker: LocalKafka, spec: Path) 
     assert result.returncode == 2, result.stderr
     assert "Plan: 2 to create." in result.stdout
     assert result.stderr == ""
+
+
+def _apply_on_a_terminal(broker: LocalKafka, spec: Path, answer: str) -> tuple[int, str]:
+    """``topic-sync apply`` with a real pseudo-terminal as stdin, answering its prompt."""
+    script = Path(sys.executable).parent / "topic-sync"
+    env = {**os.environ, "TOPIC_SYNC_BOOTSTRAP": broker.plaintext_bootstrap}
+    controller, terminal = os.openpty()
+    with subprocess.Popen(
+        [str(script), "apply", "--spec", str(spec), "--auth", "plaintext"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        os.close(terminal)
+        os.write(controller, f"{answer}\n".encode())
+        out, err = process.communicate(timeout=60)
+    os.close(controller)
+    return process.returncode, out + err
+
+
+def test_apply_on_a_terminal_asks_and_only_yes_applies(
+    kafka_broker: LocalKafka, spec: Path, topic_names: list[str]
+) -> None:
+    admin = plaintext_admin(kafka_broker)
+
+    declined, said = _apply_on_a_terminal(kafka_broker, spec, "no")
+    assert "Type 'yes'" in said
+    assert declined == 1
+    assert not set(topic_names) & set(admin.list_topics(timeout=10).topics)
+
+    accepted, said = _apply_on_a_terminal(kafka_broker, spec, "yes")
+    assert accepted == 0, said
+    assert set(topic_names) <= set(admin.list_topics(timeout=10).topics)
