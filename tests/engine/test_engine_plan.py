@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from topic_sync.plan import (
     ActionKind,
     ConfigChange,
+    Observed,
     ObservedTopic,
     Plan,
     build_plan,
@@ -150,47 +153,59 @@ def observed_states(draw: st.DrawFn) -> dict[str, ObservedTopic]:
 cluster_types = st.sampled_from(list(ClusterType))
 
 
-@given(spec_lists(), spec_lists(), observed_states(), cluster_types, st.booleans(), st.booleans())
-def test_applying_a_plan_settles(desired, previous, observed, cluster_type, prune, rollback):
-    plan = build_plan(
-        desired,
-        observed,
-        cluster_type=cluster_type,
-        previous=previous,
-        prune=prune,
-        rollback=rollback,
-    )
-    after = expected_after(plan, observed)
-    again = build_plan(
-        desired,
-        after,
-        cluster_type=cluster_type,
-        previous=previous,
-        prune=prune,
-        rollback=rollback,
-    )
+@dataclass(frozen=True)
+class Scenario:
+    """One sync's inputs: a spec, the spec applied before, and the cluster as observed."""
+
+    desired: list[TopicSpec]
+    previous: list[TopicSpec]
+    observed: Observed
+    cluster_type: ClusterType
+    prune: bool
+    rollback: bool
+
+    def plan(self, observed: Observed | None = None) -> Plan:
+        return build_plan(
+            self.desired,
+            self.observed if observed is None else observed,
+            cluster_type=self.cluster_type,
+            previous=self.previous,
+            prune=self.prune,
+            rollback=self.rollback,
+        )
+
+
+scenarios = st.builds(
+    Scenario,
+    spec_lists(),
+    spec_lists(),
+    observed_states(),
+    cluster_types,
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@given(scenarios)
+def test_applying_a_plan_settles(scenario: Scenario) -> None:
+    plan = scenario.plan()
+    after = expected_after(plan, scenario.observed)
+    again = scenario.plan(after)
     if not plan.refused:
         assert not again.mutations, again.describe()
-        for spec in desired:
+        for spec in scenario.desired:
             assert after[spec.name].partitions >= spec.partitions
 
 
-@given(spec_lists(), spec_lists(), observed_states(), cluster_types, st.booleans(), st.booleans())
-def test_never_deletes_unless_pruning(desired, previous, observed, cluster_type, prune, rollback):
-    plan = build_plan(
-        desired,
-        observed,
-        cluster_type=cluster_type,
-        previous=previous,
-        prune=prune,
-        rollback=rollback,
-    )
+@given(scenarios)
+def test_never_deletes_unless_pruning(scenario: Scenario) -> None:
+    plan = scenario.plan()
     deleted = {a.name for a in plan.of_kind(ActionKind.DELETE)}
-    if not prune or rollback:
+    if not scenario.prune or scenario.rollback:
         assert not deleted
     # Only topics this resource owned before, that left the spec, and that exist.
-    assert deleted <= {t.name for t in previous} - {t.name for t in desired}
-    assert deleted <= set(observed)
+    assert deleted <= {t.name for t in scenario.previous} - {t.name for t in scenario.desired}
+    assert deleted <= set(scenario.observed)
 
 
 @given(spec_lists(), observed_states(), cluster_types)
