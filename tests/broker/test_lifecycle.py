@@ -1,8 +1,10 @@
-"""scripts/local-kafka: up from nothing, reuse when up, down leaves nothing behind."""
+"""scripts/local-kafka: up from nothing, reuse when up, keep a dead broker's data, down leaves
+nothing behind."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -11,9 +13,12 @@ import pytest
 
 from tests.support.kafka import (
     LocalKafka,
+    consume_messages,
     create_topic,
     load_broker,
     plaintext_admin,
+    plaintext_config,
+    produce_messages,
     run_local_kafka,
     topic_names,
     unique_topic_name,
@@ -116,3 +121,44 @@ def test_status_reports_the_running_broker(kafka_broker: LocalKafka) -> None:
     assert kafka_broker.plaintext_bootstrap in status.stdout
     assert kafka_broker.sasl_ssl_bootstrap in status.stdout
     assert kafka_broker.ca_file in status.stdout
+
+
+# Starts with '-': before `--cluster-id=`, kafka-storage read it as an option (1 start in 64).
+DASH_CLUSTER_ID = "-uQ2hXtgSxuNwQ6Xa1dIxA"
+
+
+def test_up_accepts_a_dash_cluster_id_and_keeps_the_data_of_a_broker_that_died(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    plaintext, sasl_ssl, controller = _free_ports(3)
+    ports = {"plaintext": plaintext, "sasl_ssl": sasl_ssl, "controller": controller}
+    monkeypatch.setenv("LOCAL_KAFKA_CLUSTER_ID", DASH_CLUSTER_ID)
+    try:
+        up = run_local_kafka("up", run_dir=run_dir, ports=ports)
+        monkeypatch.delenv("LOCAL_KAFKA_CLUSTER_ID")  # a restart must not format again
+        assert up.returncode == 0, up.stderr
+        meta = (run_dir / "data" / "meta.properties").read_text()
+        assert f"cluster.id={DASH_CLUSTER_ID}" in meta
+
+        broker = load_broker(run_dir)
+        topic = unique_topic_name("survivor")
+        create_topic(plaintext_admin(broker), topic)
+        sent = produce_messages(plaintext_config(broker), topic, 20)
+
+        pid = int((run_dir / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        while _pid_alive(pid):
+            time.sleep(0.05)
+
+        again = run_local_kafka("up", run_dir=run_dir, ports=ports)
+        assert again.returncode == 0, again.stderr
+        assert f"broker pid {pid} is gone" in again.stderr
+        assert "keeping its data" in again.stderr
+        assert (run_dir / "data" / "meta.properties").read_text() == meta
+        received = consume_messages(plaintext_config(load_broker(run_dir)), topic, len(sent))
+        assert sorted(received) == sorted(sent)
+    finally:
+        down = run_local_kafka("down", run_dir=run_dir)
+    assert down.returncode == 0, down.stderr
+    assert not (run_dir / "data").exists()
