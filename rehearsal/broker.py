@@ -166,7 +166,7 @@ def down(run_dir: Path) -> None:
 
 
 def plaintext_admin(broker: Broker) -> AdminClient:
-    return AdminClient({"bootstrap.servers": broker.plaintext_bootstrap, "log_level": 3})
+    return AdminClient({"bootstrap.servers": broker.plaintext_bootstrap, "log_level": 0})
 
 
 def acl_fallback(broker: Broker, timeout: float = 15.0) -> Credentials:

@@ -206,8 +206,16 @@ def alter_topic_config(
 def seed(broker: Broker, topic: str, timeout: float = TIMEOUT_S) -> None:
     """Put one message into ``topic`` over PLAINTEXT (the super user), for consumers to read."""
     producer = Producer(
-        {"bootstrap.servers": broker.plaintext_bootstrap, "acks": "all", "log_level": 3}
+        {"bootstrap.servers": broker.plaintext_bootstrap, "acks": "all", "log_level": 0}
     )
     producer.produce(topic, key=b"seed", value=b"rehearsal seed")
     if producer.flush(timeout):
         raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"could not seed {topic}"))
+
+
+def create_topics(broker: Broker, topics: list[str], timeout: float = TIMEOUT_S) -> None:
+    """Create ``topics`` (3 partitions) over PLAINTEXT (the super user)."""
+    admin = AdminClient({"bootstrap.servers": broker.plaintext_bootstrap, "log_level": 0})
+    futures = admin.create_topics([NewTopic(t, 3, 1) for t in topics], request_timeout=timeout)
+    for future in futures.values():
+        future.result(timeout=timeout)

@@ -46,7 +46,10 @@ RESOURCE_TYPE = "Custom::KafkaTopics"
 #: CloudFormation rejects a custom resource reply larger than this.
 MAX_REPLY_BYTES = 4096
 #: Words Kafka and MSK use in a denial (broker logs, client errors).
-_DENIAL = re.compile(r"den(y|ied)|not authori[sz]ed|authori[sz]ation failed", re.IGNORECASE)
+_DENIAL = re.compile(
+    r"den(y|ied|ial)|not authori[sz]ed|authori[sz]ation failed|not allowed|forbidden",
+    re.IGNORECASE,
+)
 
 PoliciesEdit = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -260,7 +263,7 @@ class Rehearsal:
         ]
         if not lines:
             return f"the broker logged no denial for {identity}"
-        return f"broker: {lines[-1][-400:]}"
+        return f"broker denied {identity}: {lines[-1][-400:]}"
 
     # -- setup
 
@@ -428,6 +431,10 @@ class Rehearsal:
         kafka = self.broker
         declared = {s.name: s for s in self.services}
         all_topics = [str(t["Name"]) for t in self._template_topics()]
+        missing = [t for t in all_topics if t not in broker.describe(kafka, all_topics)]
+        if missing:  # the lifecycle did not run (or failed): the services need their topics
+            clients.create_topics(kafka, missing)
+            self.report.note(f"created {', '.join(missing)} over PLAINTEXT for the access checks")
         for service in declared.values():
             self._service_checks(kafka, service, all_topics)
 
