@@ -415,7 +415,10 @@ class Rehearsal:
             )
             cfn = Stack(self.env, app.topics_id, str(properties["ServiceToken"]))
             scenario = Scenario.from_properties(properties)
-            _LifecycleSteps(self, cfn, emulator, receiver, node_function, scenario).run()
+            steps = _LifecycleSteps(
+                self, cfn, emulator, receiver, node_function, scenario, provisioner.log_group
+            )
+            steps.run()
 
     def _log_group(self, resolver: Resolver, function_id: str) -> str:
         props = self.app.props(function_id) if self.app else {}
@@ -551,7 +554,9 @@ class _LifecycleSteps:
         receiver: response_receiver.ResponseReceiver,
         function: framework.NodeFunction,
         scenario: Scenario,
+        log_group: str,
     ) -> None:
+        self.log_group = log_group
         self.r = rehearsal
         self.cfn = cfn
         self.emulator = emulator
@@ -648,8 +653,9 @@ class _LifecycleSteps:
             self.expect_topics(s.create)
             data = reply.get("Data", {})
             passed(
-                f"SUCCESS, {data.get('Created')} topics created (all but {s.added}; {s.grown} at "
-                f"{s.grown_from} partitions, {s.retuned} {s.retuned_key}={s.retuned_from}), "
+                f"SUCCESS, {data.get('Created')} topics created (all but {s.added}; {s.grown} with "
+                f"{s.grown_from} of {s.grown_to} partitions, {s.retuned} "
+                f"{s.retuned_key}={s.retuned_from}), "
                 f"PhysicalResourceId {physical_id}"
             )
             done.add("create")
@@ -689,15 +695,24 @@ class _LifecycleSteps:
             )
             logs = [line for line in reason.splitlines() if line.startswith("Logs:")]
             if logs:
-                passed(f"Reason points to {logs[0].removeprefix('Logs: ')}")
+                pointed = logs[0].removeprefix("Logs: ").strip()
+                where = (
+                    ""
+                    if pointed == self.log_group
+                    else f" (the provisioner logs to {self.log_group})"
+                )
+                passed(f"Reason points to {pointed}{where}")
 
         with report.check("framework rollback Update") as passed:
             offsets = kafka.log_offsets()
+            calls = len(self.emulator.describe_stacks_calls)
             reply = self.send("Update", s.target, "UPDATE_ROLLBACK_IN_PROGRESS", old=s.shrunk)
             self.expect_success(reply, offsets)
             self.expect_topics(s.target)
             data = reply.get("Data", {})
-            passed(f"SUCCESS, nothing changed (Unchanged {data.get('Unchanged')})")
+            status = self.emulator.describe_stacks_calls[calls:]
+            read = f"read the stack status {status[-1]}" if status else "no stack status needed"
+            passed(f"SUCCESS, nothing changed (Unchanged {data.get('Unchanged')}; {read})")
 
         with report.check("framework no-op re-sync") as passed:
             offsets = kafka.log_offsets()
