@@ -40,6 +40,7 @@ from rehearsal.policies import (
 )
 from rehearsal.report import CheckFailed, Report
 from rehearsal.template import FakeEnvironment, Resolver, resource_label
+from topic_sync.spec_file import ServiceSpec, load
 
 REPO = Path(__file__).resolve().parents[1]
 RESOURCE_TYPE = "Custom::KafkaTopics"
@@ -246,6 +247,9 @@ class Rehearsal:
         self.app: App | None = None
         self.policies: PoliciesFile | None = None
         self.broker: Broker | None = None
+        self.bundle: Path | None = None
+        self.services: list[ServiceSpec] = []
+        self.policies_file = options.work_dir / "iam-policies.json"
         self.provisioner_identity = PROVISIONER
 
     # -- helpers
@@ -271,8 +275,6 @@ class Rehearsal:
         opts = self.options
         with self.report.check("template") as passed:
             self.app = App.load(opts.cdk_out)
-            from topic_sync.spec_file import load
-
             spec = load(opts.topics_file)
             self.services = [
                 s for s in spec.services if opts.services is None or s.name in opts.services
@@ -281,7 +283,6 @@ class Rehearsal:
             document = self.policies.to_json()
             if opts.edit_policies is not None:
                 document = opts.edit_policies(document)
-            self.policies_file = opts.work_dir / "iam-policies.json"
             self.policies_file.write_text(json.dumps(document, indent=2) + "\n")
             counts = ", ".join(
                 f"{name} {len(kafka_actions(identity))}"
@@ -298,7 +299,7 @@ class Rehearsal:
         with self.report.check("bundle") as passed:
             self.bundle, detail = build_bundle(self.app, opts.work_dir)
             passed(detail)
-        if not hasattr(self, "bundle"):
+        if self.bundle is None:
             return False
 
         with self.report.check("broker") as passed:
@@ -348,7 +349,7 @@ class Rehearsal:
             provisioner = PythonFunction(
                 name=str(resolver.ref(app.function_id, label)),
                 arn=str(resolver.get_att(app.function_id, "Arn", label)),
-                bundle=self.bundle,
+                bundle=self.bundle or Path(),
                 runtime_packages=runtime_packages_dir(work / "lambda-runtime"),
                 handler=str(function_props["Handler"]),
                 timeout_s=float(function_props.get("Timeout", 3)),
@@ -462,7 +463,7 @@ class Rehearsal:
                 return env
         return {}
 
-    def _service_checks(self, kafka: Broker, service: Any, all_topics: list[str]) -> None:
+    def _service_checks(self, kafka: Broker, service: ServiceSpec, all_topics: list[str]) -> None:
         name = service.name
         env = self._task_environment(name)
         protocol = env.get("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
@@ -515,8 +516,9 @@ class Rehearsal:
         expect_denied(
             f"create topic {forbidden}", lambda: clients.create_topic(config(), forbidden)
         )
-        write_target = (consumed_only or ungranted or [None])[0]
-        if write_target is not None:
+        write_targets = consumed_only or ungranted
+        if write_targets:
+            write_target = write_targets[0]
             why = "it only consumes" if write_target in consumed_only else "no grant"
             expect_denied(
                 f"produce to {write_target} ({why})",
