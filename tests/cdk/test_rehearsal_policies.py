@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -18,6 +19,7 @@ from rehearsal.policies import (
     kafka_actions,
     provisioner_role,
 )
+from rehearsal.policies import main as policies_main
 from rehearsal.template import FakeEnvironment
 from stacks.platform_stack import PlatformStack
 from tests.cdk.conftest import REPO_ROOT, SynthesizedApp
@@ -152,3 +154,25 @@ def test_an_unresolvable_intrinsic_in_a_role_policy_is_an_error_naming_the_polic
 def test_a_service_without_an_ecs_service_is_an_error(synthesized_app: SynthesizedApp) -> None:
     with pytest.raises(PolicyExtractionError, match="billing"):
         extract(synthesized_app.template_json, [*SERVICES, "billing"], ENV)
+
+
+def test_the_cli_writes_exactly_the_format_local_kafka_reads(
+    synthesized_app: SynthesizedApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "policies.json"
+    template = synthesized_app.outdir / f"{synthesized_app.stack.stack_name}.template.json"
+    code = policies_main(
+        ["--template", str(template), "--topics", str(REPO_ROOT / "topics.yaml"), "--out", str(out)]
+    )
+    assert code == 0
+    document = json.loads(out.read_text())
+    assert set(document) == {"cluster_arn", "identities"}
+    assert SERVERLESS_CLUSTER_ARN.match(document["cluster_arn"])
+    assert list(document["identities"]) == [PROVISIONER, *SERVICES]
+    for identity in document["identities"].values():
+        assert set(identity) == {"policies"}
+        assert all(policy["Version"] == "2012-10-17" for policy in identity["policies"])
+    printed = capsys.readouterr().out
+    assert (
+        "not included: arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole" in printed
+    )
