@@ -10,13 +10,15 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 KAFKA_STAMP := .kafka/lib/.installed
 
-.PHONY: help setup test lint typecheck unit integration synth diff deploy demo bench kafka-up kafka-down clean
+.PHONY: help setup test lint typecheck unit integration synth diff deploy demo rehearse bench kafka-up kafka-down clean
 
 help:
 	@echo "make demo    - the whole lifecycle on a local Kafka broker (synth, create, update, re-sync)"
 	@echo "make test    - lint, type-check and all tests (starts and stops a local broker)"
 	@echo "make synth   - synthesize the CloudFormation template offline (no AWS credentials)"
 	@echo "make diff / make deploy - npx cdk diff / deploy with the pinned CLI (needs AWS credentials)"
+	@echo "make rehearse - a deploy rehearsal: the template's IAM policies, the real CDK provider"
+	@echo "                framework and every service's access, against a local broker"
 	@echo "make bench   - benchmarks against the bastion way and the raw AdminClient floor"
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(KAFKA_STAMP)
@@ -58,6 +60,16 @@ deploy: $(PY_STAMP) $(NODE_STAMP)
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+# The template and its assets, re-synthesized only when what goes into them changed.
+SYNTH_INPUTS := app.py cdk.json topics.yaml $(wildcard stacks/*.py) lambda/handler.py \
+	$(wildcard lambda/topic_sync/*.py) lambda/requirements.txt
+cdk.out/TopicSync.template.json: $(SYNTH_INPUTS) | $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+
+# Starts (and stops) its own broker on free ports; extra flags: REHEARSE_ARGS="--work-dir DIR".
+rehearse: setup cdk.out/TopicSync.template.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m rehearsal $(REHEARSE_ARGS)
 
 # Reuses a running broker; one it had to start is stopped again afterwards (also on failure).
 # Extra flags: make bench BENCH_ARGS="--runs 3 --skip synth" (python -m bench.run --help).
