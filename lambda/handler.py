@@ -83,8 +83,8 @@ def _check_event(event: Any) -> None:
     if not isinstance(properties, Mapping):
         raise SpecError([f"ResourceProperties: must be a map, got {clip(properties)}"])
     old = event.get("OldResourceProperties")
-    if request_type == "Update" and not isinstance(event.get("PhysicalResourceId"), str):
-        raise SpecError(["PhysicalResourceId: required on Update"])
+    if request_type != "Create" and not isinstance(event.get("PhysicalResourceId"), str):
+        raise SpecError([f"PhysicalResourceId: required on {request_type}"])
     if old is not None and not isinstance(old, Mapping):
         raise SpecError([f"OldResourceProperties: must be a map, got {clip(old)}"])
 

@@ -90,6 +90,17 @@ def _client_config(problems: list[str], raw: Any) -> dict[str, str]:
     return settings
 
 
+def _sync_token(value: Any) -> str:
+    """Only logged (a new one forces a re-sync): never str() an arbitrary structure."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:256]
+    if parse_int(value) is not None:
+        return str(value)
+    return clip(value)
+
+
 def _topics(problems: list[str], raw: Mapping[str, Any], cluster_type: ClusterType) -> Any:
     """The desired topics. Absent, null, "" or not a list is a refusal, never "no topics": on an
     Update with Prune that would delete every topic the resource had."""
@@ -158,7 +169,7 @@ def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
         prune=prune,
         dry_run=dry_run,
         timeout_seconds=timeout,
-        sync_token=str(raw.get("SyncToken") or "")[:256],
+        sync_token=_sync_token(raw.get("SyncToken")),
     )
 
 

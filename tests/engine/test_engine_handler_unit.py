@@ -428,6 +428,11 @@ def test_an_unknown_request_type_is_refused_without_touching_kafka(
         ({"ResourceProperties": [1]}, "ResourceProperties: must be a map, got <list"),
         ({"StackId": None}, "StackId: required"),
         ({"OldResourceProperties": "x"}, "OldResourceProperties: must be a map, got 'x'"),
+        ({"PhysicalResourceId": ["x"]}, "PhysicalResourceId: required on Update"),
+        (
+            {"RequestType": "Delete", "PhysicalResourceId": None},
+            "PhysicalResourceId: required on Delete",
+        ),
     ],
 )
 def test_a_malformed_event_is_refused_without_touching_kafka(

@@ -334,3 +334,16 @@ def test_previous_topics_are_read_leniently_and_never_include_internal_topics() 
         assert previous_topics(base(Topics=unreadable), BOOTSTRAP) == ()
     assert previous_topics(base(BootstrapServers=["x"]), BOOTSTRAP) == ()
     assert previous_topics([], BOOTSTRAP) == ()  # type: ignore[arg-type]
+
+
+def test_a_deeply_nested_value_is_summarized_not_rendered() -> None:
+    deep: Any = "x"
+    for _ in range(5000):  # str() or repr() of this would raise RecursionError
+        deep = [deep]
+    problems = problems_of(base(TimeoutSeconds=deep, Topics=[{"Name": "a", "Partitions": deep}]))
+    assert problems == [
+        "TimeoutSeconds: must be 1..900, got <list of 1 item(s)>",
+        "topic 'a': Partitions must be a positive integer, got <list of 1 item(s)>",
+    ]
+    assert parse_properties(base(SyncToken=deep)).sync_token == "<list of 1 item(s)>"
+    assert parse_properties(base(SyncToken=12)).sync_token == "12"
