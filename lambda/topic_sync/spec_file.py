@@ -26,9 +26,12 @@ import yaml
 
 from topic_sync.exceptions import SpecError, clip, one_line
 from topic_sync.spec import (
+    INTERNAL_TOPIC_PREFIX,
+    MAX_REPLICATION_FACTOR,
     SERVERLESS_ALLOWED_CONFIGS,
     SERVERLESS_CREATE_ONLY_CONFIGS,
     SERVERLESS_MAX_MESSAGE_BYTES,
+    SERVERLESS_MAX_PARTITIONS,
     TOPIC_NAME_PATTERN,
     ClusterType,
     TopicSpec,
@@ -384,9 +387,11 @@ def _config_schema(description: str) -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of topics.yaml for an MSK Serverless cluster."""
     count = {"type": ["integer", "string"], "pattern": r"^[1-9][0-9]*$", "minimum": 1}
+    partitions = {**count, "maximum": SERVERLESS_MAX_PARTITIONS}
+    replicas = {**count, "maximum": MAX_REPLICATION_FACTOR}
     defaults = {
-        "partitions": {"description": DEFAULTS_KEYS["partitions"], **count},
-        "replication_factor": {"description": DEFAULTS_KEYS["replication_factor"], **count},
+        "partitions": {"description": DEFAULTS_KEYS["partitions"], **partitions},
+        "replication_factor": {"description": DEFAULTS_KEYS["replication_factor"], **replicas},
         "config": _config_schema(DEFAULTS_KEYS["config"]),
     }
     topic = {
@@ -394,9 +399,10 @@ def json_schema() -> dict[str, Any]:
             "description": TOPIC_KEYS["name"],
             "type": "string",
             "pattern": TOPIC_NAME_PATTERN,
+            "not": {"pattern": f"^{INTERNAL_TOPIC_PREFIX}"},
         },
-        "partitions": {"description": TOPIC_KEYS["partitions"], **count},
-        "replication_factor": {"description": TOPIC_KEYS["replication_factor"], **count},
+        "partitions": {"description": TOPIC_KEYS["partitions"], **partitions},
+        "replication_factor": {"description": TOPIC_KEYS["replication_factor"], **replicas},
         "config": _config_schema(TOPIC_KEYS["config"]),
     }
     service = {key: _string_list_schema(text) for key, text in SERVICE_KEYS.items()}

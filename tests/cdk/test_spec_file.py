@@ -274,3 +274,19 @@ def test_the_serverless_quota_is_checked_on_load(tmp_path: Path) -> None:
 def write_topics(tmp_path: Path, count: int, *, partitions: int) -> Path:
     lines = [f"  - name: t{i}\n    partitions: {partitions}\n" for i in range(count)]
     return _write(tmp_path, "topics:\n" + "".join(lines))
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        {"name": "__consumer_offsets", "partitions": 1},
+        {"name": "a", "partitions": 2401},
+        {"name": "a", "partitions": "010"},
+    ],
+)
+def test_the_schema_flags_what_validation_refuses(topic: dict[str, object]) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert validator.is_valid({"topics": [{"name": "a", "partitions": 2400}]})
+    assert not validator.is_valid({"topics": [topic]})
