@@ -285,7 +285,7 @@ def write_topics(tmp_path: Path, count: int, *, partitions: int) -> Path:
     ],
 )
 def test_the_schema_flags_what_validation_refuses(topic: dict[str, object]) -> None:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     validator = jsonschema.Draft202012Validator(json_schema())
     assert validator.is_valid({"topics": [{"name": "a", "partitions": 2400}]})
