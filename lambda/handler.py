@@ -6,6 +6,8 @@ CloudFormation, so this never touches the ResponseURL.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from topic_sync.admin import TopicAdmin
 from topic_sync.connection import Connection
-from topic_sync.exceptions import TopicSyncError
+from topic_sync.exceptions import SpecError, TopicSyncError, clip
 from topic_sync.kafka_admin import KafkaTopicAdmin
 from topic_sync.plan import Plan
 from topic_sync.resource import (
@@ -36,28 +38,80 @@ copy_config_to_registered_loggers(source_logger=logger, include={"topic_sync"})
 
 # Leave the Provider framework time to report our answer before the Lambda is killed.
 SAFETY_MARGIN_SECONDS = 5.0
-MAX_REASON_CHARS = 1500  # the failure Reason shares CloudFormation's 4096-byte response
+# The Provider framework's reply to CloudFormation must stay under 4096 bytes. It holds Status,
+# StackId, RequestId, LogicalResourceId (up to 255), PhysicalResourceId, and a Reason made of our
+# message, "Logs: /aws/lambda/<function>" and the framework's own JavaScript stack trace (~1 KB).
+# So our message gets 1500 bytes as it will be encoded there (UTF-8, JSON escapes).
+MAX_REASON_BYTES = 1500
+TRUNCATED_MARK = " ...(truncated; full text in the logs)"
+REQUEST_TYPES = ("Create", "Update", "Delete")
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def bounded_reason(message: str) -> str:
+    """``message`` on one line, cut to fit MAX_REASON_BYTES of the reply's JSON."""
+    flat = " ".join(message[: MAX_REASON_BYTES * 8].split())
+    if _json_bytes(flat) <= MAX_REASON_BYTES:
+        return flat
+    budget = MAX_REASON_BYTES - _json_bytes(TRUNCATED_MARK)
+    low, high = 0, min(len(flat), budget)  # every character takes at least one byte
+    while low < high:  # the longest prefix that fits
+        middle = (low + high + 1) // 2
+        if _json_bytes(flat[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return flat[:low] + TRUNCATED_MARK
+
+
+def _check_event(event: Any) -> None:
+    """Refuse an event we do not understand before anything else (no cluster contact)."""
+    if not isinstance(event, Mapping):
+        raise SpecError([f"event: must be a map, got {clip(event)}"])
+    request_type = event.get("RequestType")
+    if request_type not in REQUEST_TYPES:
+        raise SpecError(
+            [f"RequestType: must be {', '.join(REQUEST_TYPES)}, got {clip(request_type)}"]
+        )
+    for key in ("StackId", "LogicalResourceId"):
+        if not isinstance(event.get(key), str):
+            raise SpecError([f"{key}: required, got {clip(event.get(key))}"])
+    properties = event.get("ResourceProperties")
+    if not isinstance(properties, Mapping):
+        raise SpecError([f"ResourceProperties: must be a map, got {clip(properties)}"])
+    old = event.get("OldResourceProperties")
+    if request_type != "Create" and not isinstance(event.get("PhysicalResourceId"), str):
+        raise SpecError([f"PhysicalResourceId: required on {request_type}"])
+    if old is not None and not isinstance(old, Mapping):
+        raise SpecError([f"OldResourceProperties: must be a map, got {clip(old)}"])
 
 
 @logger.inject_lambda_context(log_event=False)  # the event holds the ResponseURL: never log it
 def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    cfn = CloudFormationCustomResourceEvent(event)
-    logger.append_keys(
-        request_type=cfn.request_type,
-        stack_id=cfn.stack_id,
-        logical_resource_id=cfn.logical_resource_id,
-        physical_resource_id=event.get("PhysicalResourceId"),
-    )
     try:
+        _check_event(event)
+        cfn = CloudFormationCustomResourceEvent(event)
+        logger.append_keys(
+            request_type=cfn.request_type,
+            stack_id=cfn.stack_id,
+            logical_resource_id=cfn.logical_resource_id,
+            physical_resource_id=event.get("PhysicalResourceId"),
+        )
         if cfn.request_type == "Delete":
             return _delete(cfn, context)
         return _create_or_update(cfn, context)
     except TopicSyncError as error:
         message = str(error)
-        logger.error("sync failed", extra={"reason": message, "error_type": type(error).__name__})
-        if len(message) > MAX_REASON_CHARS:
-            short = message[:MAX_REASON_CHARS] + " ...(truncated; full text in the logs)"
-            raise TopicSyncError(short) from error
+        logger.error(
+            "sync failed",
+            extra={"reason": message[:100_000], "error_type": type(error).__name__},
+        )
+        reason = bounded_reason(message)
+        if reason != message:
+            raise TopicSyncError(reason) from error
         raise
 
 
@@ -150,7 +204,8 @@ def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> d
 
 
 def _retain(resource_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-    kept = previous_topics(raw, str(raw.get("BootstrapServers", "")))
+    bootstrap = raw.get("BootstrapServers")
+    kept = previous_topics(raw, bootstrap if isinstance(bootstrap, str) else "")
     logger.info("retaining topics", extra={"topics": len(kept)})
     return {
         "PhysicalResourceId": resource_id,

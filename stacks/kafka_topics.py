@@ -26,16 +26,20 @@ from stacks.nag import (
     acknowledge,
     iam5_resource_finding,
 )
-from topic_sync.exceptions import SpecError
+
+# The MSK Serverless quotas live in the engine: parse_topics checks them for synth, the CLI and
+# the Lambda alike. Re-exported for callers of this module.
+from topic_sync.spec import (
+    SERVERLESS_MAX_COMPACTED_PARTITIONS as SERVERLESS_MAX_COMPACTED_PARTITIONS,
+)
+from topic_sync.spec import SERVERLESS_MAX_PARTITIONS as SERVERLESS_MAX_PARTITIONS
 from topic_sync.spec import ClusterType, TopicSpec, parse_topics
+from topic_sync.spec import serverless_quota_problems as serverless_quota_problems
 
 #: MSK IAM-auth listener (SASL/SCRAM is 9096, TLS 9094; Serverless only has IAM).
 MSK_IAM_PORT = 9098
 #: Context key that pins the SyncToken (tests do, so two synths produce the same template).
 SYNC_TOKEN_CONTEXT_KEY = "topicSyncToken"  # noqa: S105 (a context key, not a secret)
-#: MSK Serverless quotas, per cluster (https://docs.aws.amazon.com/msk/latest/developerguide/limits.html).
-SERVERLESS_MAX_PARTITIONS = 2400
-SERVERLESS_MAX_COMPACTED_PARTITIONS = 120
 
 # Graviton: about 20% cheaper per GB-second than x86_64 at the same speed for this I/O-bound
 # work, and every dependency (confluent-kafka above all) ships manylinux_2_28_aarch64 wheels.
@@ -91,34 +95,13 @@ def topic_property(topic: TopicSpec) -> dict[str, Any]:
     return entry
 
 
-def serverless_quota_problems(topics: Sequence[TopicSpec]) -> list[str]:
-    """What in ``topics`` alone already exceeds the MSK Serverless per-cluster quotas."""
-    compacted = sum(t.partitions for t in topics if "compact" in t.config.get("cleanup.policy", ""))
-    total = sum(t.partitions for t in topics)
-    problems = []
-    if total > SERVERLESS_MAX_PARTITIONS:
-        problems.append(
-            f"the topics declare {total} partitions; MSK Serverless allows at most "
-            f"{SERVERLESS_MAX_PARTITIONS} per cluster"
-        )
-    if compacted > SERVERLESS_MAX_COMPACTED_PARTITIONS:
-        problems.append(
-            f"the compacted topics declare {compacted} partitions; MSK Serverless allows at most "
-            f"{SERVERLESS_MAX_COMPACTED_PARTITIONS} compacted partitions per cluster"
-        )
-    return problems
-
-
 def validated_topic_properties(
     topics: Sequence[TopicSpec], cluster_type: ClusterType
 ) -> list[dict[str, Any]]:
-    """The Topics property, validated by the Lambda's own parser; SpecError if it would fail."""
+    """The Topics property, validated by the Lambda's own parser (MSK Serverless quotas
+    included); SpecError if it would fail."""
     properties = [topic_property(topic) for topic in topics]
     parse_topics(properties, cluster_type)
-    if cluster_type is ClusterType.SERVERLESS:
-        problems = serverless_quota_problems(topics)
-        if problems:
-            raise SpecError(problems)
     return properties
 
 

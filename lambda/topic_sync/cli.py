@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from confluent_kafka import KafkaException
 from topic_sync import render
 from topic_sync.apply import TopicResult, apply_plan
 from topic_sync.connection import AuthMode, Connection, client_config
-from topic_sync.exceptions import SpecError, TopicSyncError
+from topic_sync.exceptions import SpecError, TopicSyncError, clip, one_line
 from topic_sync.kafka_admin import KafkaTopicAdmin
 from topic_sync.plan import ActionKind, Plan
 from topic_sync.retry import Deadline
@@ -35,6 +36,11 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 DEFAULT_TIMEOUT_S = 60.0
+#: A day: longer is a typo (inf, 1e308 would never return).
+MAX_TIMEOUT_S = 86_400.0
+_SECONDS_RE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?", re.ASCII)
+#: An error line longer than this is cut (a spec's worst case is bounded well below it).
+MAX_ERROR_CHARS = 2000
 # Above this many changes, apply in slices and report progress between them.
 PROGRESS_SLICE = 100
 
@@ -49,8 +55,9 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors exit 1: argparse's default 2 would read as "changes pending"."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+        # One line, like every other refusal; the usage is one --help away.
+        line = one_line(message, 500)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
 
 
 @dataclass(frozen=True)
@@ -68,17 +75,17 @@ class Target:
 def _client_setting(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {clip(text)}")
     return key.strip(), value
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+def _timeout(text: str) -> float:
+    """Seconds as plain decimal, more than 0 and at most a day (inf, nan, 1e308 never end)."""
+    value = float(text) if _SECONDS_RE.fullmatch(text) else None
+    if value is None or not 0 < value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds, more than 0 and at most {MAX_TIMEOUT_S:.0f}, got {clip(text)}"
+        )
     return value
 
 
@@ -129,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--timeout",
-        type=_positive,
+        type=_timeout,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help="give up on the cluster after this long (default: %(default)s)",
@@ -172,7 +179,10 @@ def _connection(args: argparse.Namespace) -> Connection:
             args.bootstrap, AuthMode(args.auth.upper()), args.region, client_config=settings
         )
     except SpecError as error:
-        raise CliError("; ".join(error.problems).replace("Region:", "--region:")) from None
+        message = "; ".join(error.problems)
+        for prop, option in (("Region:", "--region:"), ("ClientConfig:", "--client-config:")):
+            message = message.replace(prop, option)
+        raise CliError(message) from None
     if connection.auth is AuthMode.IAM:
         _require_aws_credentials()
     return connection
@@ -454,11 +464,27 @@ def _engine_logging(debug: bool) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
     out = out or sys.stdout
     try:
+        return _main(argv, out)
+    except BrokenPipeError:
+        # The reader left (`topic-sync plan --output json | head -1`): that is not an error
+        # worth a traceback. Point stdout at /dev/null so the exit-time flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+        return EXIT_ERROR
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
+    args = build_parser().parse_args(argv)
+    try:
         with _engine_logging(args.debug):
-            return _COMMANDS[args.command](args, out)
+            code = _COMMANDS[args.command](args, out)
+        out.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        raise
     except (TopicSyncError, CliError, KafkaException) as error:
         if args.debug:
             raise
@@ -466,7 +492,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except Exception as error:  # the promise is one line, never a traceback, without --debug
         if args.debug:
             raise
-        message = f"unexpected {type(error).__name__}: {error} (re-run with --debug for details)"
+        message = (
+            f"unexpected {type(error).__name__}: {one_line(str(error), MAX_ERROR_CHARS)} "
+            "(re-run with --debug for details)"
+        )
+    message = one_line(message, MAX_ERROR_CHARS)
     print(f"topic-sync: error: {message}", file=sys.stderr)
     if args.output == "json":
         _print_json(out, {"command": args.command, "error": message})

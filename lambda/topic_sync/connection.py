@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from topic_sync.exceptions import SpecError
+from topic_sync.exceptions import SpecError, clip
 
 
 class AuthMode(enum.Enum):
@@ -16,12 +16,54 @@ class AuthMode(enum.Enum):
     PLAINTEXT = "PLAINTEXT"
 
 
-# librdkafka settings an operator may never override through ClientConfig:
-# they decide whether traffic is authenticated and encrypted.
-_PROTECTED_KEYS = frozenset(
-    {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "oauth_cb"}
+#: The librdkafka settings ClientConfig / --client-config may set (an allow-list): which CA and
+#: client certificate to use, timeouts and back-offs, logging. Everything else is refused, above
+#: all what decides where we connect (bootstrap.servers, metadata.broker.list,
+#: client.dns.lookup, broker.address.*) or whether the connection is authenticated and verified
+#: (security.protocol, sasl.*, oauth*, enable.ssl.certificate.verification,
+#: ssl.endpoint.identification.algorithm, ssl.cipher.suites, ...), and callbacks.
+ALLOWED_CLIENT_CONFIG = frozenset(
+    {
+        # trust and client identity: these add checks, never remove them
+        "ssl.ca.location",
+        "ssl.ca.pem",
+        "ssl.crl.location",
+        "ssl.certificate.location",
+        "ssl.certificate.pem",
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl.keystore.location",
+        "ssl.keystore.password",
+        # timing and sizes
+        "socket.timeout.ms",
+        "socket.connection.setup.timeout.ms",
+        "socket.keepalive.enable",
+        "socket.nagle.disable",
+        "socket.send.buffer.bytes",
+        "socket.receive.buffer.bytes",
+        "connections.max.idle.ms",
+        "reconnect.backoff.ms",
+        "reconnect.backoff.max.ms",
+        "retry.backoff.ms",
+        "retry.backoff.max.ms",
+        "metadata.max.age.ms",
+        "topic.metadata.refresh.interval.ms",
+        "api.version.request.timeout.ms",
+        "message.max.bytes",
+        "receive.message.max.bytes",
+        # identity in broker logs, and librdkafka's own logging
+        "client.id",
+        "log_level",
+        "log.connection.close",
+    }
 )
 _SECRET_MARKERS = ("password", "secret", "token", "sasl.oauthbearer.config", "key.pem")
+
+
+def _name(key: str) -> str:
+    """A setting's name for a message: as is when it looks like one, else clipped."""
+    return key if key.isprintable() and len(key) <= 60 and " " not in key else clip(key, 60)
 
 
 @dataclass(frozen=True)
@@ -37,11 +79,26 @@ class Connection:
             raise SpecError(["BootstrapServers: must be 'host:port[,host:port...]', got nothing"])
         for server in servers:
             host, sep, port = server.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise SpecError([f"BootstrapServers: {server!r} is not host:port"])
-        bad = sorted(_PROTECTED_KEYS & set(self.client_config))
-        if bad:
-            raise SpecError([f"ClientConfig: {', '.join(bad)} cannot be overridden"])
+            if (
+                not sep
+                or not host
+                or not port.isascii()
+                or not port.isdigit()
+                or not 0 < int(port[:6]) < 65536
+                or any(c.isspace() for c in host)
+            ):
+                raise SpecError([f"BootstrapServers: {clip(server)} is not host:port"])
+        refused = sorted(key for key in self.client_config if key not in ALLOWED_CLIENT_CONFIG)
+        if refused:
+            more = f" (+{len(refused) - 3} more)" if len(refused) > 3 else ""
+            raise SpecError(
+                [
+                    f"ClientConfig: {', '.join(_name(k) for k in refused[:3])}{more} cannot "
+                    "be set: it decides where to connect or how the connection is authenticated "
+                    "and verified (allowed: CA and client certificates, timeouts, client.id, "
+                    "log_level)"
+                ]
+            )
         if self.auth is AuthMode.IAM and not self.resolved_region():
             raise SpecError(["Region: required for IAM auth (or set AWS_REGION)"])
 

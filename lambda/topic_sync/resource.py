@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from topic_sync.connection import AuthMode, Connection
-from topic_sync.exceptions import SpecError
+from topic_sync.exceptions import SpecError, clip
 from topic_sync.spec import (
     ClusterType,
     TopicSpec,
@@ -26,6 +27,8 @@ from topic_sync.spec import (
 DEFAULT_TIMEOUT_SECONDS = 60
 MAX_TIMEOUT_SECONDS = 900  # a Lambda never runs longer
 PHYSICAL_ID_PREFIX = "topic-sync-"
+# us-east-1, eu-central-2, us-gov-west-1, cn-north-1: the signer puts it in a host name.
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 
 
 class RemovalPolicy(enum.Enum):
@@ -46,36 +49,94 @@ class ResourceProperties:
 
 
 def _enum(problems: list[str], key: str, value: Any, allowed: type[enum.Enum], default: str) -> Any:
-    text = default if value is None or value == "" else str(value).upper()
+    text = default if value is None or value == "" else value
     try:
-        return allowed(text)
+        if not isinstance(text, str):
+            raise ValueError(text)
+        return allowed(text.upper())
     except ValueError:
         options = " | ".join(m.value for m in allowed)
-        problems.append(f"{key}: must be {options}, got {value!r}")
+        problems.append(f"{key}: must be {options}, got {clip(value)}")
         return allowed(default)
 
 
 def _bool(problems: list[str], key: str, value: Any) -> bool:
     parsed = parse_bool(value, default=False)
     if parsed is None:
-        problems.append(f"{key}: must be true or false, got {value!r}")
+        problems.append(f"{key}: must be true or false, got {clip(value)}")
         return False
     return parsed
 
 
+def _client_config(problems: list[str], raw: Any) -> dict[str, str]:
+    """ClientConfig as librdkafka strings; which keys are allowed is Connection's call."""
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append(f"ClientConfig: must be a map of librdkafka settings, got {clip(raw)}")
+        return {}
+    settings: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            problems.append(f"ClientConfig: keys must be strings, got {clip(key)}")
+        elif isinstance(value, bool):
+            settings[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            settings[key] = value
+        elif isinstance(value, int) and parse_int(value) is not None:
+            settings[key] = str(value)
+        else:
+            problems.append(f"ClientConfig: {clip(key)} must be a string, got {clip(value)}")
+    return settings
+
+
+def _sync_token(value: Any) -> str:
+    """Only logged (a new one forces a re-sync): never str() an arbitrary structure."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:256]
+    if parse_int(value) is not None:
+        return str(value)
+    return clip(value)
+
+
+def _topics(problems: list[str], raw: Mapping[str, Any], cluster_type: ClusterType) -> Any:
+    """The desired topics. Absent, null, "" or not a list is a refusal, never "no topics": on an
+    Update with Prune that would delete every topic the resource had."""
+    value = raw.get("Topics")
+    if value is None or value == "":
+        got = "nothing" if "Topics" not in raw else clip(value)
+        problems.append(f"Topics: required, a list of topics (an explicit [] for none), got {got}")
+        return ()
+    try:
+        return parse_topics(value, cluster_type)
+    except SpecError as error:
+        problems.extend(error.problems)
+        return ()
+
+
 def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
     """Validate ResourceProperties; SpecError lists every problem (nothing has been touched)."""
+    if not isinstance(raw, Mapping):
+        raise SpecError([f"ResourceProperties: must be a map, got {clip(raw)}"])
     problems: list[str] = []
     bootstrap = raw.get("BootstrapServers")
     if not isinstance(bootstrap, str) or not bootstrap.strip():
-        problems.append("BootstrapServers: required, 'host:port[,host:port...]'")
+        problems.append(
+            f"BootstrapServers: required, 'host:port[,host:port...]', got {clip(bootstrap)}"
+        )
         bootstrap = ""
     auth = _enum(problems, "Auth", raw.get("Auth"), AuthMode, "IAM")
     region = raw.get("Region")
-    client_config = raw.get("ClientConfig") or {}
-    if not isinstance(client_config, Mapping):
-        problems.append("ClientConfig: must be a map of librdkafka settings")
-        client_config = {}
+    if (
+        region is not None
+        and region != ""
+        and (not isinstance(region, str) or not _REGION_RE.fullmatch(region))
+    ):
+        problems.append(f"Region: must be an AWS region such as us-east-1, got {clip(region)}")
+        region = "us-east-1"  # stands in, so the checks below do not also say "Region: required"
+    client_config = _client_config(problems, raw.get("ClientConfig"))
     try:
         cluster_type = parse_cluster_type(raw.get("ClusterType"))
     except SpecError as error:
@@ -87,22 +148,15 @@ def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
     raw_timeout = raw.get("TimeoutSeconds")
     timeout = DEFAULT_TIMEOUT_SECONDS if raw_timeout in (None, "") else parse_int(raw_timeout)
     if timeout is None or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
-        problems.append(f"TimeoutSeconds: must be 1..{MAX_TIMEOUT_SECONDS}, got {raw_timeout!r}")
+        problems.append(
+            f"TimeoutSeconds: must be 1..{MAX_TIMEOUT_SECONDS}, got {clip(raw_timeout)}"
+        )
         timeout = DEFAULT_TIMEOUT_SECONDS
-    topics: tuple[TopicSpec, ...] = ()
-    try:
-        topics = parse_topics(raw.get("Topics") or [], cluster_type)
-    except SpecError as error:
-        problems.extend(error.problems)
+    topics: tuple[TopicSpec, ...] = _topics(problems, raw, cluster_type)
     connection: Connection | None = None
     if bootstrap:
         try:
-            connection = Connection(
-                bootstrap,
-                auth,
-                str(region) if region else None,
-                {str(k): str(v) for k, v in client_config.items()},
-            )
+            connection = Connection(bootstrap, auth, region or None, client_config)
         except SpecError as error:
             problems.extend(error.problems)
     if problems or connection is None:
@@ -115,7 +169,7 @@ def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
         prune=prune,
         dry_run=dry_run,
         timeout_seconds=timeout,
-        sync_token=str(raw.get("SyncToken") or ""),
+        sync_token=_sync_token(raw.get("SyncToken")),
     )
 
 
@@ -125,7 +179,10 @@ def previous_topics(old: Mapping[str, Any] | None, new_bootstrap: str) -> tuple[
     During a rollback the old properties are the failed update's, possibly invalid: keep
     every entry with a usable name. A different cluster means nothing there is ours yet.
     """
-    if not old or normalized_bootstrap(str(old.get("BootstrapServers", ""))) != (
+    if not isinstance(old, Mapping):
+        return ()
+    old_bootstrap = old.get("BootstrapServers")
+    if not isinstance(old_bootstrap, str) or normalized_bootstrap(old_bootstrap) != (
         normalized_bootstrap(new_bootstrap)
     ):
         return ()
@@ -140,7 +197,15 @@ def previous_topics(old: Mapping[str, Any] | None, new_bootstrap: str) -> tuple[
         if not isinstance(name, str) or topic_name_problem(name) or name in topics:
             continue
         config = item.get("Config")
-        keys = {str(k): str(v) for k, v in config.items()} if isinstance(config, Mapping) else {}
+        keys = (
+            {
+                k: str(v)
+                for k, v in config.items()
+                if isinstance(k, str) and (isinstance(v, str) or parse_int(v) is not None)
+            }
+            if isinstance(config, Mapping)
+            else {}
+        )
         partitions = parse_int(item.get("Partitions")) or 1
         topics[name] = TopicSpec(name, max(partitions, 1), None, keys)
     return tuple(topics.values())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from topic_sync.exceptions import SpecError
+from topic_sync.exceptions import SpecError, clip
 
 
 class ClusterType(enum.Enum):
@@ -24,6 +24,20 @@ class ClusterType(enum.Enum):
 MAX_TOPIC_NAME_LENGTH = 249
 TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
 _TOPIC_NAME_RE = re.compile(TOPIC_NAME_PATTERN)
+#: Kafka's own topics (__consumer_offsets, __transaction_state) and MSK's (__amazon_msk_*):
+#: growing or reconfiguring them loses consumer offsets, so no spec may name them.
+INTERNAL_TOPIC_PREFIX = "__"
+
+#: MSK Serverless quotas, per cluster (developerguide/limits.html): partition leaders of
+#: non-compacted topics, and of compacted topics. A single topic cannot exceed them either.
+SERVERLESS_MAX_PARTITIONS = 2400
+SERVERLESS_MAX_COMPACTED_PARTITIONS = 120
+#: Provisioned: MSK's largest Standard brokers are sized for 4000 partition replicas each
+#: (developerguide/bestpractices.html, "Right-size your cluster") and a cluster has at most 30
+#: brokers by default (limits.html): 120,000 replicas. No sane single topic comes near that.
+PROVISIONED_MAX_PARTITIONS = 120_000
+#: Kafka's CreateTopics request carries the replication factor as an INT16.
+MAX_REPLICATION_FACTOR = 32_767
 
 #: MSK Serverless: configs that can be set at creation and changed later.
 SERVERLESS_ALTERABLE_CONFIGS = frozenset(
@@ -94,6 +108,20 @@ _INTEGER_SUFFIXES = (".ms", ".bytes", ".messages", ".replicas", ".level")
 _INTEGER_EXCLUDED = frozenset(
     {"follower.replication.throttled.replicas", "leader.replication.throttled.replicas"}
 )
+_BOOLEAN_CONFIGS = frozenset(
+    {
+        "message.downconversion.enable",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "unclean.leader.election.enable",
+    }
+)
+# Plain decimal, as Kafka prints it back: no sign but '-', no leading zeros, ASCII digits only
+# (str.isdigit and int() accept full-width digits; "010" would read back as "10": a perpetual diff).
+_DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
+_MAX_DECIMAL_DIGITS = 19  # Kafka's longs; a longer number is a typo or an attack on int()
 
 
 @dataclass(frozen=True)
@@ -126,20 +154,63 @@ def topic_name_problem(name: str) -> str | None:
         return f"is {len(name)} characters long (max {MAX_TOPIC_NAME_LENGTH})"
     if not _TOPIC_NAME_RE.match(name):
         return "may contain only ASCII letters, digits, '.', '_' and '-'"
+    if name.startswith(INTERNAL_TOPIC_PREFIX):
+        return (
+            f"starts with {INTERNAL_TOPIC_PREFIX!r}, reserved for Kafka's and MSK's internal "
+            "topics (e.g. __consumer_offsets)"
+        )
     return None
 
 
 def parse_int(value: Any) -> int | None:
-    """An int from ``3`` or ``"3"`` (CloudFormation sends strings); None if it isn't one."""
+    """An int from ``3`` or ``"3"`` (CloudFormation sends strings); None if it isn't one.
+
+    Strings must be plain decimal exactly as Kafka would print the number: ``"3"``, ``"-1"``;
+    never ``" 3"``, ``"+3"``, ``"03"``, ``"0x3"``, ``"1_000"``, ``"3.0"`` or non-ASCII digits.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
+        return value if abs(value) < 10**_MAX_DECIMAL_DIGITS else None
+    if (
+        isinstance(value, str)
+        and len(value) <= _MAX_DECIMAL_DIGITS + 1
+        and _DECIMAL_RE.fullmatch(value)
+    ):
+        return int(value)
     return None
+
+
+def max_partitions(cluster_type: ClusterType) -> int:
+    """The most partitions one topic may declare on ``cluster_type``."""
+    if cluster_type is ClusterType.SERVERLESS:
+        return SERVERLESS_MAX_PARTITIONS
+    return PROVISIONED_MAX_PARTITIONS
+
+
+def is_compacted(topic: TopicSpec) -> bool:
+    return "compact" in topic.config.get("cleanup.policy", "")
+
+
+def serverless_quota_problems(topics: Sequence[TopicSpec]) -> list[str]:
+    """What in ``topics`` alone already exceeds the MSK Serverless per-cluster quotas.
+
+    The one place synth, the CLI and the Lambda check them (all through ``parse_topics``).
+    """
+    compacted = sum(t.partitions for t in topics if is_compacted(t))
+    total = sum(t.partitions for t in topics)
+    problems = []
+    if total > SERVERLESS_MAX_PARTITIONS:
+        problems.append(
+            f"Topics: the topics declare {total} partitions; MSK Serverless allows at most "
+            f"{SERVERLESS_MAX_PARTITIONS} per cluster"
+        )
+    if compacted > SERVERLESS_MAX_COMPACTED_PARTITIONS:
+        problems.append(
+            f"Topics: the compacted topics declare {compacted} partitions; MSK Serverless allows "
+            f"at most {SERVERLESS_MAX_COMPACTED_PARTITIONS} compacted partitions per cluster"
+        )
+    return problems
 
 
 def parse_bool(value: Any, *, default: bool) -> bool | None:
@@ -158,13 +229,18 @@ def parse_bool(value: Any, *, default: bool) -> bool | None:
 
 
 def _config_value_problem(key: str, value: str, cluster_type: ClusterType) -> str | None:
+    """Why ``value`` is not one Kafka would report back unchanged (else: a diff on every sync)."""
     allowed = _ENUM_VALUES.get(key)
     if allowed is not None and value not in allowed:
-        return f"config {key}={value!r} must be one of {', '.join(sorted(allowed))}"
+        return f"config {key}={clip(value)} must be one of {', '.join(sorted(allowed))}"
+    if key in _BOOLEAN_CONFIGS and value not in ("true", "false"):
+        return f"config {key}={clip(value)} must be true or false"
+    if value != value.strip() or not value.isprintable():
+        return f"config {key}={clip(value)} must not have surrounding spaces or control characters"
     if key.endswith(_INTEGER_SUFFIXES) and key not in _INTEGER_EXCLUDED:
         number = parse_int(value)
         if number is None:
-            return f"config {key}={value!r} must be an integer"
+            return f"config {key}={clip(value)} must be an integer in plain decimal digits"
         if (
             key == "max.message.bytes"
             and cluster_type is ClusterType.SERVERLESS
@@ -188,17 +264,24 @@ def _config_problems(
     problems: list[str] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            problems.append(f"{label}: config key {key!r} must be a string")
+            problems.append(f"{label}: config key {clip(key)} must be a string")
+            continue
+        if key not in KNOWN_TOPIC_CONFIGS:
+            problems.append(f"{label}: unknown topic config {clip(key)}")
             continue
         if isinstance(value, bool):
             text = "true" if value else "false"
-        elif isinstance(value, int | str):
+        elif isinstance(value, int):
+            if parse_int(value) is None:
+                problems.append(f"{label}: config {key}={clip(value)} is out of range")
+                continue
             text = str(value)
+        elif isinstance(value, str):
+            text = value
         else:
-            problems.append(f"{label}: config {key} must be a string, got {type(value).__name__}")
-            continue
-        if key not in KNOWN_TOPIC_CONFIGS:
-            problems.append(f"{label}: unknown topic config {key!r}")
+            problems.append(
+                f"{label}: config {key} must be a string or a number, got {clip(value)}"
+            )
             continue
         if cluster_type is ClusterType.SERVERLESS and key not in SERVERLESS_ALLOWED_CONFIGS:
             problems.append(
@@ -221,22 +304,32 @@ def _parse_one(
         return None, [f"Topics[{index}]: must be a map with Name, Partitions and Config"]
     name = raw.get("Name")
     if not isinstance(name, str):
-        return None, [f"Topics[{index}]: Name is required and must be a string"]
-    label = f"topic {name!r}"
+        return None, [f"Topics[{index}]: Name is required and must be a string, got {clip(name)}"]
+    label = f"topic {clip(name)}"
     problems: list[str] = []
     unknown_keys = sorted(
-        str(k) for k in raw if k not in ("Name", "Partitions", "ReplicationFactor", "Config")
+        clip(k, 40) for k in raw if k not in ("Name", "Partitions", "ReplicationFactor", "Config")
     )
     if unknown_keys:
-        problems.append(f"{label}: unknown properties {', '.join(unknown_keys)}")
+        problems.append(f"{label}: unknown properties {', '.join(unknown_keys[:5])}")
     name_problem = topic_name_problem(name)
     if name_problem:
         problems.append(f"{label}: name {name_problem}")
-    partitions = parse_int(raw.get("Partitions"))
+    raw_partitions = raw.get("Partitions")
+    partitions = parse_int(raw_partitions)
+    limit = max_partitions(cluster_type)
     if partitions is None or partitions < 1:
+        hint = " (plain decimal digits only)" if isinstance(raw_partitions, str) else ""
         problems.append(
-            f"{label}: Partitions must be a positive integer, got {raw.get('Partitions')!r}"
+            f"{label}: Partitions must be a positive integer, got {clip(raw_partitions)}{hint}"
         )
+        partitions = None
+    elif partitions > limit:
+        problems.append(
+            f"{label}: Partitions {partitions} exceeds the maximum of {limit} per topic "
+            f"on {cluster_type.value}"
+        )
+        partitions = None
     replication_factor: int | None = None
     raw_rf = raw.get("ReplicationFactor")
     if raw_rf is not None and raw_rf != "":
@@ -244,9 +337,10 @@ def _parse_one(
             problems.append(f"{label}: ReplicationFactor cannot be set on MSK Serverless")
         else:
             replication_factor = parse_int(raw_rf)
-            if replication_factor is None or replication_factor < 1:
+            if replication_factor is None or not 1 <= replication_factor <= MAX_REPLICATION_FACTOR:
                 problems.append(
-                    f"{label}: ReplicationFactor must be a positive integer, got {raw_rf!r}"
+                    f"{label}: ReplicationFactor must be an integer 1..{MAX_REPLICATION_FACTOR}, "
+                    f"got {clip(raw_rf)}"
                 )
     config, config_problems = _config_problems(label, raw.get("Config"), cluster_type)
     problems.extend(config_problems)
@@ -258,9 +352,12 @@ def _parse_one(
 def parse_topics(
     raw: Sequence[Mapping[str, Any]], cluster_type: ClusterType
 ) -> tuple[TopicSpec, ...]:
-    """Validate CloudFormation-style topic dicts; raise SpecError listing every problem."""
+    """Validate CloudFormation-style topic dicts; raise SpecError listing every problem.
+
+    On MSK Serverless the per-cluster partition quotas are checked too.
+    """
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
-        raise SpecError(["Topics: must be a list of topics"])
+        raise SpecError([f"Topics: must be a list of topics, got {clip(raw)}"])
     problems: list[str] = []
     specs: list[TopicSpec] = []
     seen: dict[str, str] = {}
@@ -273,13 +370,15 @@ def parse_topics(
             key = name.replace(".", "_")
             if key in seen:
                 if seen[key] == name:
-                    problems.append(f"topic {name!r}: duplicate name")
+                    problems.append(f"topic {clip(name)}: duplicate name")
                 else:
-                    problems.append(f"topic {name!r}: collides with topic {seen[key]!r}")
+                    problems.append(f"topic {clip(name)}: collides with topic {clip(seen[key])}")
                 continue
             seen[key] = name
         if spec is not None:
             specs.append(spec)
+    if not problems and cluster_type is ClusterType.SERVERLESS:
+        problems = serverless_quota_problems(specs)
     if problems:
         raise SpecError(problems)
     return tuple(specs)
@@ -290,8 +389,10 @@ def parse_cluster_type(value: Any) -> ClusterType:
     if value is None or value == "":
         return ClusterType.SERVERLESS
     try:
-        return ClusterType(str(value).upper())
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return ClusterType(value.upper())
     except ValueError:
         raise SpecError(
-            [f"ClusterType: must be SERVERLESS or PROVISIONED, got {value!r}"]
+            [f"ClusterType: must be SERVERLESS or PROVISIONED, got {clip(value)}"]
         ) from None

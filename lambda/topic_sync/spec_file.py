@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,11 +24,14 @@ from typing import Any
 
 import yaml
 
-from topic_sync.exceptions import SpecError
+from topic_sync.exceptions import SpecError, clip, one_line
 from topic_sync.spec import (
+    INTERNAL_TOPIC_PREFIX,
+    MAX_REPLICATION_FACTOR,
     SERVERLESS_ALLOWED_CONFIGS,
     SERVERLESS_CREATE_ONLY_CONFIGS,
     SERVERLESS_MAX_MESSAGE_BYTES,
+    SERVERLESS_MAX_PARTITIONS,
     TOPIC_NAME_PATTERN,
     ClusterType,
     TopicSpec,
@@ -86,17 +91,77 @@ class TopicsFile:
         return next(service for service in self.services if service.name == name)
 
 
+#: Refused before parsing: no real topics file comes near it, and PyYAML holds it all in memory.
+MAX_SPEC_BYTES = 10 * 1024 * 1024
+#: Deeper YAML is refused: a real file nests 4 levels; PyYAML's composer recurses per level.
+MAX_NESTING_DEPTH = 32
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (plain PyYAML keeps the last one silently)."""
+    """SafeLoader that reads a value as written or refuses it.
+
+    - no aliases (``*a``): an alias bomb expands a 1 KB file to gigabytes;
+    - no explicit tags (``!!int 0x10``, ``!!binary``, ``!!timestamp``);
+    - no nesting deeper than MAX_NESTING_DEPTH, no complex keys (``? [a, b]``), no duplicate keys;
+    - YAML 1.2 core plain scalars only: ints are plain decimal (``010``, ``0x10``, ``1_000``
+      stay the strings written, which validation refuses), no floats or timestamps (strings as
+      written), booleans only true/false (``yes``/``on`` stay strings), nulls ``~``/``null``.
+    """
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 (PyYAML's class-level table)
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a topics file", mark
+            )
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!":
+            raise yaml.composer.ComposerError(
+                None, None, f"explicit tags ({clip(tag, 40)}) are not allowed", mark
+            )
+        if self._depth >= MAX_NESTING_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_NESTING_DEPTH} levels", mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:0|-?[1-9][0-9]*)$", re.ASCII), list("-0123456789")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
 
 
 def _construct_mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
     seen: set[Any] = set()
     for key_node, _value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "mapping keys must be plain names, not lists or maps",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {clip(key)}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=True)
@@ -107,11 +172,21 @@ _StrictLoader.add_constructor(
 )
 
 
+def _key_text(key: Any) -> str:
+    """A mapping key for a message: as written if it is a short plain name, else clipped."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 40:
+        return key
+    return clip(key, 40)
+
+
 def _unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Mapping[str, str]) -> list[str]:
-    unknown = sorted(str(key) for key in raw if key not in allowed)
+    unknown = sorted(_key_text(key) for key in raw if key not in allowed)
     if not unknown:
         return []
-    return [f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"]
+    more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+    return [
+        f"{where}: unknown key(s) {', '.join(unknown[:5])}{more} (allowed: {', '.join(allowed)})"
+    ]
 
 
 def _as_property(value: Any) -> Any:
@@ -125,7 +200,9 @@ def _as_property(value: Any) -> Any:
 
 def custom_resource_topics(raw_topics: Sequence[Any], raw_defaults: Mapping[str, Any]) -> list[Any]:
     """topics.yaml entries (defaults applied) as the custom resource's Topics property."""
-    default_config = raw_defaults.get("config") or {}
+    default_config = raw_defaults.get("config")
+    if default_config is None:
+        default_config = {}
     result: list[Any] = []
     for raw in raw_topics:
         if not isinstance(raw, Mapping):
@@ -136,7 +213,10 @@ def custom_resource_topics(raw_topics: Sequence[Any], raw_defaults: Mapping[str,
         replication_factor = raw.get("replication_factor", raw_defaults.get("replication_factor"))
         if replication_factor is not None:
             entry["ReplicationFactor"] = _as_property(replication_factor)
-        config = raw.get("config") or {}
+        config = raw.get("config")
+        if config is None:
+            config = {}
+        # Not a map: passed on as is, so parse_topics refuses it by name (never ignored).
         if isinstance(default_config, Mapping) and isinstance(config, Mapping):
             config = {**default_config, **config}
         entry["Config"] = config
@@ -161,7 +241,7 @@ def _parse_services(raw: Any, declared: set[str], problems: list[str]) -> tuple[
         return ()
     services: list[ServiceSpec] = []
     for name, body in raw.items():
-        where = f"services.{name}"
+        where = f"services.{_key_text(name)}"
         if not isinstance(name, str) or not _SERVICE_NAME_RE.match(name):
             problems.append(f"{where}: service name must match {SERVICE_NAME_PATTERN}")
             continue
@@ -175,7 +255,7 @@ def _parse_services(raw: Any, declared: set[str], problems: list[str]) -> tuple[
         for key, topics in (("produces", produces), ("consumes", consumes)):
             for topic in topics:
                 if topic not in declared:
-                    problems.append(f"{where}.{key}: topic {topic!r} is not declared in topics")
+                    problems.append(f"{where}.{key}: topic {clip(topic)} is not declared in topics")
         services.append(ServiceSpec(name, produces, consumes))
     return tuple(services)
 
@@ -187,11 +267,19 @@ def parse(
     if not isinstance(document, Mapping):
         raise SpecError([f"{source}: must be a map with defaults, topics and services"])
     problems = _unknown_keys("top level", document, TOP_LEVEL_KEYS)
-    defaults = document.get("defaults") or {}
+    defaults = document.get("defaults")
+    if defaults is None:
+        defaults = {}
     if not isinstance(defaults, Mapping):
-        problems.append("defaults: must be a map")
+        problems.append(f"defaults: must be a map, got {clip(defaults)}")
         defaults = {}
     problems.extend(_unknown_keys("defaults", defaults, DEFAULTS_KEYS))
+    default_config = defaults.get("config")
+    if default_config is not None and not isinstance(default_config, Mapping):
+        problems.append(
+            f"defaults.config: must be a map of config name to value, got {clip(default_config)}"
+        )
+        defaults = {key: value for key, value in defaults.items() if key != "config"}
     raw_topics = document.get("topics")
     if not isinstance(raw_topics, list) or not raw_topics:
         problems.append("topics: must be a non-empty list of topics")
@@ -213,17 +301,58 @@ def parse(
     return TopicsFile(Path(source), topics, services)
 
 
+def _read_text(path: Path) -> str:
+    """The file's text; SpecError for anything but a readable UTF-8 regular file of sane size.
+
+    Opened non-blocking and checked with fstat before reading: a FIFO would wait for a writer
+    forever, /dev/zero never ends, a directory has no text.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as error:
+        raise SpecError([f"{path}: cannot be read ({error.strerror})"]) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SPEC_BYTES:
+        os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError([f"{path}: is not a regular file"])
+        raise SpecError(
+            [f"{path}: is {info.st_size} bytes; a topics file may have at most {MAX_SPEC_BYTES}"]
+        )
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_SPEC_BYTES + 1)
+        except OSError as error:
+            raise SpecError([f"{path}: cannot be read ({error.strerror})"]) from None
+    if len(data) > MAX_SPEC_BYTES:  # it grew while we looked
+        raise SpecError([f"{path}: a topics file may have at most {MAX_SPEC_BYTES} bytes"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        raise SpecError(
+            [f"{path}: is not UTF-8 text (byte 0x{byte:02x} at offset {error.start})"]
+        ) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One bounded line about a YAML error (PyYAML's own text quotes the offending lines)."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = error.problem or error.context or "syntax error"
+        return f"not valid YAML{where}: {one_line(what, 160)}"
+    return f"not valid YAML: {one_line(str(error), 160)}"
+
+
 def load(path: str | Path, *, cluster_type: ClusterType = ClusterType.SERVERLESS) -> TopicsFile:
     """Read and validate a topics.yaml; SpecError names the file and every problem found."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError([f"{path}: cannot be read ({error.strerror})"]) from None
+    text = _read_text(path)
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
-        raise SpecError([f"{path}: not valid YAML: {error}"]) from None
+        raise SpecError([f"{path}: {_yaml_problem(error)}"]) from None
     return parse(document, source=str(path), cluster_type=cluster_type)
 
 
@@ -258,9 +387,11 @@ def _config_schema(description: str) -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of topics.yaml for an MSK Serverless cluster."""
     count = {"type": ["integer", "string"], "pattern": r"^[1-9][0-9]*$", "minimum": 1}
+    partitions = {**count, "maximum": SERVERLESS_MAX_PARTITIONS}
+    replicas = {**count, "maximum": MAX_REPLICATION_FACTOR}
     defaults = {
-        "partitions": {"description": DEFAULTS_KEYS["partitions"], **count},
-        "replication_factor": {"description": DEFAULTS_KEYS["replication_factor"], **count},
+        "partitions": {"description": DEFAULTS_KEYS["partitions"], **partitions},
+        "replication_factor": {"description": DEFAULTS_KEYS["replication_factor"], **replicas},
         "config": _config_schema(DEFAULTS_KEYS["config"]),
     }
     topic = {
@@ -268,9 +399,10 @@ def json_schema() -> dict[str, Any]:
             "description": TOPIC_KEYS["name"],
             "type": "string",
             "pattern": TOPIC_NAME_PATTERN,
+            "not": {"pattern": f"^{INTERNAL_TOPIC_PREFIX}"},
         },
-        "partitions": {"description": TOPIC_KEYS["partitions"], **count},
-        "replication_factor": {"description": TOPIC_KEYS["replication_factor"], **count},
+        "partitions": {"description": TOPIC_KEYS["partitions"], **partitions},
+        "replication_factor": {"description": TOPIC_KEYS["replication_factor"], **replicas},
         "config": _config_schema(TOPIC_KEYS["config"]),
     }
     service = {key: _string_list_schema(text) for key, text in SERVICE_KEYS.items()}

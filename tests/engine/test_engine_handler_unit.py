@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -362,3 +363,119 @@ def test_real_admin_logs_its_client_config_masked(monkeypatch, logs) -> None:
     assert connecting["client_config"]["oauth_cb"] == "<callback>"
     assert signed == ["us-east-1"]  # the token was made, and still is nowhere in the logs
     assert "NEVER-LOG" not in logs.getvalue()
+
+
+# ---- issue 9: a bad event is a refusal before any cluster contact ------------------------------
+
+
+def _event(name: str, pid: str | None = None, **changes: Any) -> dict[str, Any]:
+    evt = load_event(name)
+    if pid is not None:
+        evt["PhysicalResourceId"] = pid
+    evt["ResourceProperties"].update(changes)
+    return evt
+
+
+@pytest.mark.parametrize("topics", [None, "", "orders", {"Name": "orders"}, 0])
+def test_an_update_without_readable_topics_is_refused_and_deletes_nothing(
+    monkeypatch, rollback, topics: Any
+) -> None:
+    # GIVEN a stack whose topics exist, and Prune on
+    cluster = with_cluster(monkeypatch, Cluster())
+    pid = invoke("lifecycle_1_create")["PhysicalResourceId"]
+    before = cluster.partitions()
+    opened = len(cluster.clients)
+
+    # WHEN an Update arrives whose Topics is absent, null, "" or not a list
+    evt = _event("lifecycle_2_update_grow_and_add", pid, Topics=topics)
+    if topics is None:
+        del evt["ResourceProperties"]["Topics"]
+    with pytest.raises(SpecError) as info:
+        handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
+
+    # THEN it is refused naming Topics, and the cluster was never contacted
+    assert "Topics: " in str(info.value)
+    assert len(cluster.clients) == opened
+    assert cluster.partitions() == before
+
+
+def test_an_update_with_unreadable_old_topics_prunes_nothing(monkeypatch, rollback) -> None:
+    cluster = with_cluster(monkeypatch, Cluster({"orders": FakeTopic(3), "stray": FakeTopic(1)}))
+    evt = _event("lifecycle_2_update_grow_and_add", "topic-sync-x")
+    evt["OldResourceProperties"]["Topics"] = "garbage"
+    handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
+    assert "stray" in cluster.partitions()
+
+
+@pytest.mark.parametrize("request_type", ["Bogus", "create", "", None, ["Create"]])
+def test_an_unknown_request_type_is_refused_without_touching_kafka(
+    monkeypatch, request_type: Any
+) -> None:
+    no_kafka(monkeypatch)
+    evt = load_event("lifecycle_1_create")
+    evt["RequestType"] = request_type
+    with pytest.raises(SpecError) as info:
+        handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
+    assert str(info.value).startswith(
+        "invalid topic spec: RequestType: must be Create, Update, Delete, got "
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"ResourceProperties": None}, "ResourceProperties: must be a map, got None"),
+        ({"ResourceProperties": [1]}, "ResourceProperties: must be a map, got <list"),
+        ({"StackId": None}, "StackId: required"),
+        ({"OldResourceProperties": "x"}, "OldResourceProperties: must be a map, got 'x'"),
+        ({"PhysicalResourceId": ["x"]}, "PhysicalResourceId: required on Update"),
+        (
+            {"RequestType": "Delete", "PhysicalResourceId": None},
+            "PhysicalResourceId: required on Delete",
+        ),
+    ],
+)
+def test_a_malformed_event_is_refused_without_touching_kafka(
+    monkeypatch, change: dict[str, Any], expected: str
+) -> None:
+    no_kafka(monkeypatch)
+    evt = {**load_event("lifecycle_2_update_grow_and_add"), **change}
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\u20ac", "\U0001f4a5", "\\", '"', "\x01"])
+def test_the_failure_reason_fits_in_utf8_bytes_as_the_framework_encodes_it(char: str) -> None:
+    reason = handler.bounded_reason("first line\nsecond " + char * 5000)
+    encoded = json.dumps(reason, ensure_ascii=False).encode("utf-8")
+    assert len(encoded) - 2 <= handler.MAX_REASON_BYTES
+    assert reason.startswith("first line second")
+    assert reason.endswith(handler.TRUNCATED_MARK)
+    assert "\n" not in reason
+    # What the Provider framework sends: our reason plus its own parts, well under 4096 bytes.
+    framework_reason = f"Error: {reason}\n\nLogs: /aws/lambda/{'f' * 64}\n\n" + "    at x\n" * 100
+    reply = {
+        "Status": "FAILED",
+        "Reason": framework_reason,
+        "StackId": load_event("lifecycle_1_create")["StackId"],
+        "RequestId": "0" * 36,
+        "PhysicalResourceId": "topic-sync-" + "0" * 24,
+        "LogicalResourceId": "L" * 255,
+        "NoEcho": False,
+    }
+    assert len(json.dumps(reply, ensure_ascii=False).encode("utf-8")) < 4096
+
+
+def test_a_short_reason_is_passed_on_unchanged() -> None:
+    assert handler.bounded_reason("1 topic(s) failed: a: b") == "1 topic(s) failed: a: b"
+
+
+def test_a_multibyte_failure_reason_is_cut_in_bytes(monkeypatch) -> None:
+    no_kafka(monkeypatch)
+    topics = [{"Name": f"t{i}", "Partitions": "\u20ac" * 70} for i in range(200)]
+    with pytest.raises(TopicSyncError) as info:
+        invoke("lifecycle_1_create", Topics=topics)
+    assert isinstance(info.value.__cause__, SpecError)
+    reason = str(info.value)
+    assert reason.endswith(handler.TRUNCATED_MARK)
+    assert len(reason.encode("utf-8")) <= handler.MAX_REASON_BYTES < 2 * len(reason)

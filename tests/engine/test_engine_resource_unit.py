@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from topic_sync.connection import AuthMode
+from topic_sync.connection import ALLOWED_CLIENT_CONFIG, AuthMode
 from topic_sync.exceptions import SpecError
 from topic_sync.plan import ActionKind, Plan, TopicAction
-from topic_sync.resource import RemovalPolicy, parse_properties, physical_id
+from topic_sync.resource import RemovalPolicy, parse_properties, physical_id, previous_topics
 from topic_sync.spec import ClusterType, TopicSpec
 from topic_sync.summary import summarize
 
@@ -109,7 +109,7 @@ def test_defaults_when_optional_properties_are_absent_or_empty() -> None:
         ({"ClientConfig": "acks=all"}, "ClientConfig: must be a map"),
         (
             {"ClientConfig": {"security.protocol": "PLAINTEXT"}},
-            "ClientConfig: security.protocol cannot be overridden",
+            "ClientConfig: security.protocol cannot be set",
         ),
         ({"Region": None}, "Region: required for IAM auth"),
         ({"Topics": "orders"}, "Topics: must be a list"),
@@ -197,3 +197,153 @@ def test_small_summary_lists_every_name() -> None:
     assert data["CreatedTopics"] == "a,b"
     assert data["Created"] == 2
     assert data["UpdatedTopics"] == ""
+
+
+# ---- issue 9: bad input is refused, naming the property --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "got"),
+    [({"Topics": None}, "None"), ({"Topics": ""}, "''")],
+)
+def test_absent_or_empty_topics_are_a_refusal_never_no_topics(
+    override: dict[str, Any], got: str
+) -> None:
+    assert problems_of(base(Prune="true", **override)) == [
+        f"Topics: required, a list of topics (an explicit [] for none), got {got}"
+    ]
+
+
+def test_missing_topics_are_a_refusal() -> None:
+    props = base(Prune="true")
+    del props["Topics"]
+    assert problems_of(props) == [
+        "Topics: required, a list of topics (an explicit [] for none), got nothing"
+    ]
+
+
+@pytest.mark.parametrize("topics", [{"Name": "a"}, 3, True, "[]"])
+def test_topics_that_are_not_a_list_are_a_refusal(topics: Any) -> None:
+    (problem,) = problems_of(base(Topics=topics))
+    assert problem.startswith("Topics: must be a list of topics, got ")
+
+
+def test_an_explicit_empty_list_means_no_topics() -> None:
+    assert parse_properties(base(Topics=[])).topics == ()
+
+
+def test_properties_that_are_not_a_map_are_refused() -> None:
+    with pytest.raises(SpecError, match="ResourceProperties: must be a map, got <list of 0"):
+        parse_properties([])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "metadata.broker.list",
+        "bootstrap.servers",
+        "enable.ssl.certificate.verification",
+        "ssl.endpoint.identification.algorithm",
+        "ssl.cipher.suites",
+        "security.protocol",
+        "sasl.mechanisms",
+        "sasl.oauthbearer.config",
+        "sasl.username",
+        "oauth_cb",
+        "oauthbearer_token_refresh_cb",
+        "enable.sasl.oauthbearer.unsecure.jwt",
+        "client.dns.lookup",
+        "broker.address.family",
+        "resolve_cb",
+        "plugin.library.paths",
+    ],
+)
+def test_client_config_that_redirects_or_weakens_the_connection_is_refused(key: str) -> None:
+    assert problems_of(base(ClientConfig={key: "x"})) == [
+        f"ClientConfig: {key} cannot be set: it decides where to connect or how the connection "
+        "is authenticated and verified (allowed: CA and client certificates, timeouts, "
+        "client.id, log_level)"
+    ]
+
+
+def test_client_config_may_set_trust_timeouts_and_logging() -> None:
+    settings = {
+        "ssl.ca.location": "/ca.pem",
+        "socket.timeout.ms": 5000,
+        "client.id": "ops",
+        "log_level": "0",
+        "socket.keepalive.enable": True,
+    }
+    connection = parse_properties(base(ClientConfig=settings)).connection
+    assert dict(connection.client_config) == {
+        "ssl.ca.location": "/ca.pem",
+        "socket.timeout.ms": "5000",
+        "client.id": "ops",
+        "log_level": "0",
+        "socket.keepalive.enable": "true",
+    }
+    assert set(settings) <= ALLOWED_CLIENT_CONFIG
+
+
+def test_client_config_values_must_be_scalars() -> None:
+    (problem,) = problems_of(base(ClientConfig={"client.id": {"a": 1}}))
+    assert problem == "ClientConfig: 'client.id' must be a string, got <dict of 1 item(s)>"
+
+
+@pytest.mark.parametrize("timeout", ["inf", "nan", "1e308", "-1", "0", "9" * 400, 10**400, 1.0])
+def test_timeout_seconds_is_bounded(timeout: Any) -> None:
+    (problem,) = problems_of(base(TimeoutSeconds=timeout))
+    assert problem.startswith("TimeoutSeconds: must be 1..900, got ")
+    assert len(problem) < 140
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"Region": "us-east-1.evil.example#"}, "Region: must be an AWS region such as us-east-1"),
+        ({"Region": ["us-east-1"]}, "Region: must be an AWS region such as us-east-1"),
+        ({"Auth": ["IAM"]}, "Auth: must be IAM | PLAINTEXT, got <list of 1 item(s)>"),
+        ({"ClusterType": {"a": 1}}, "ClusterType: must be SERVERLESS or PROVISIONED, got <dict"),
+        ({"BootstrapServers": "h:99999"}, "BootstrapServers: 'h:99999' is not host:port"),
+        ({"BootstrapServers": "h:\uff19\uff10"}, "is not host:port"),
+        ({"BootstrapServers": "x" * 10_000 + ":1:"}, "BootstrapServers: 'xxxx"),
+    ],
+)
+def test_odd_values_are_refused_in_one_bounded_line(
+    override: dict[str, Any], expected: str
+) -> None:
+    (problem,) = problems_of(base(**override))
+    assert expected in problem
+    assert len(problem) < 200
+
+
+def test_previous_topics_are_read_leniently_and_never_include_internal_topics() -> None:
+    old = base(
+        Topics=[
+            {"Name": "__consumer_offsets", "Partitions": "50"},
+            {"Name": "orders", "Partitions": "6", "Config": {"retention.ms": "1", "x": [1]}},
+            {"Name": "odd", "Partitions": 10**400, "Config": {"retention.ms": 10**400}},
+            "junk",
+        ]
+    )
+    assert previous_topics(old, BOOTSTRAP) == (
+        TopicSpec("orders", 6, None, {"retention.ms": "1"}),
+        TopicSpec("odd", 1),
+    )
+    for unreadable in (None, "", "x", 3, {"Name": "orders"}):
+        assert previous_topics(base(Topics=unreadable), BOOTSTRAP) == ()
+    assert previous_topics(base(BootstrapServers=["x"]), BOOTSTRAP) == ()
+    assert previous_topics([], BOOTSTRAP) == ()  # type: ignore[arg-type]
+
+
+def test_a_deeply_nested_value_is_summarized_not_rendered() -> None:
+    deep: Any = "x"
+    for _ in range(5000):  # str() or repr() of this would raise RecursionError
+        deep = [deep]
+    problems = problems_of(base(TimeoutSeconds=deep, Topics=[{"Name": "a", "Partitions": deep}]))
+    assert problems == [
+        "TimeoutSeconds: must be 1..900, got <list of 1 item(s)>",
+        "topic 'a': Partitions must be a positive integer, got <list of 1 item(s)>",
+    ]
+    assert parse_properties(base(SyncToken=deep)).sync_token == "<list of 1 item(s)>"
+    assert parse_properties(base(SyncToken=12)).sync_token == "12"
