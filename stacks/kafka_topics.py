@@ -64,6 +64,18 @@ DRIFT_CHECK_ACTIONS = (
 #: until deploy: up to 3 brokers, ~100 characters each) needs room beyond the synth-time size.
 EVENTBRIDGE_MAX_INPUT_CHARS = 8192
 _BOOTSTRAP_RESERVE_CHARS = 1024
+# The custom resource's properties the drift check needs (not the sync's switches and token).
+_DRIFT_CHECK_SPEC_KEYS = frozenset(
+    {
+        "BootstrapServers",
+        "Auth",
+        "Region",
+        "ClusterType",
+        "Topics",
+        "ClientConfig",
+        "TimeoutSeconds",
+    }
+)
 
 _TOPIC_ADMIN_ACTIONS = (
     "kafka-cluster:CreateTopic",
@@ -308,12 +320,7 @@ class KafkaTopics(Construct):
                 cluster_security_group=cluster_security_group,
                 topics=topics,
                 schedule=drift_check_schedule or events.Schedule.rate(Duration.days(1)),
-                spec={
-                    key: properties[key]
-                    for key in ("BootstrapServers", "Auth", "Region", "ClusterType", "Topics")
-                }
-                | ({"ClientConfig": properties["ClientConfig"]} if client_config else {})
-                | {"TimeoutSeconds": properties["TimeoutSeconds"]},
+                spec={k: v for k, v in properties.items() if k in _DRIFT_CHECK_SPEC_KEYS},
                 timeout=timeout,
                 log_retention=log_retention,
             )
