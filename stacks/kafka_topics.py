@@ -198,6 +198,10 @@ class KafkaTopics(Construct):
     :param drift_check: run the engine in verify mode on a schedule (read-only IAM) and alarm
         when the cluster differs from ``topics``. Default: True.
     :param drift_check_schedule: when the drift check runs. Default: once a day.
+
+    Attributes: ``resource`` (depend on it), ``function`` (the provisioner),
+    ``drift_check_function`` (None without the drift check) and ``alarms``: provisioner errors,
+    drift-check errors and drift (``DriftedTopics >= 1``), without actions: add your own.
     """
 
     def __init__(
