@@ -49,8 +49,9 @@ unit: $(PY_STAMP)
 test: setup lint typecheck
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 
+# Placeholder images allowed: synth must work before any service image exists (deploy refuses).
 synth: $(PY_STAMP) $(NODE_STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet -c allowPlaceholderImages=true
 
 diff: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk diff

@@ -10,7 +10,16 @@ Context (cdk.json holds the defaults; override with ``-c key=value``):
   removalPolicy    retain | destroy: the MSK cluster and the topics (default retain)
   prune            delete topics dropped from the spec (default false)
   topicSyncToken   pin the SyncToken (default: a new one every synth, so every deploy re-syncs)
-  image.<service>  container image per service (default: a placeholder, with a warning)
+  image.<service>  container image per service, pinned by digest (repository@sha256:...)
+  allowPlaceholderImages  true: a service without image.<service> runs the placeholder nginx
+                   (make synth, the demo and the tests); false (default): the synth fails
+  healthCheck.<service>  container health check, a shell command (default: the placeholder's)
+  user.<service>   run the container as this user ("uid" or "uid:gid"; default: the image's)
+  certificateArn   ACM certificate: HTTPS on the gateway + HTTP->HTTPS redirect (default: HTTP
+                   only, with a synth warning)
+  albLogsBucket    S3 bucket for the gateway load balancer's access logs (default: none)
+  alarmEmail       subscribe this address to the alarm topic (default: no subscription)
+  driftCheck       schedule of the drift check, e.g. rate(1 day) (default), or off
 """
 
 from __future__ import annotations
@@ -21,25 +30,50 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Environment, RemovalPolicy, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
-from stacks.platform_stack import PlatformSettings, PlatformStack
+from stacks.platform_stack import (
+    ALLOW_PLACEHOLDER_IMAGES_CONTEXT,
+    DEFAULT_DRIFT_CHECK,
+    PlatformSettings,
+    PlatformStack,
+)
 from topic_sync.exceptions import SpecError
 from topic_sync.spec_file import load
 
 APP_DIR = Path(__file__).resolve().parent
 IMAGE_CONTEXT_PREFIX = "image."
+HEALTH_CHECK_CONTEXT_PREFIX = "healthCheck."
+USER_CONTEXT_PREFIX = "user."
 
 
-def _context_bool(value: Any, default: bool) -> bool:
+def _context_bool(value: Any, default: bool, key: str = "value") -> bool:
     if value is None:
         return default
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
     if text not in ("true", "false"):
-        raise SpecError([f"context value {value!r} must be true or false"])
+        raise SpecError([f"context {key} must be true or false, got {value!r}"])
     return text == "true"
+
+
+def _prefixed(app: App, prefix: str) -> dict[str, str]:
+    """``<prefix><service>`` context keys, as service -> value (empty values ignored)."""
+    return {
+        key.removeprefix(prefix): str(value)
+        for key, value in (app.node.get_all_context() or {}).items()
+        if key.startswith(prefix) and value
+    }
+
+
+def _drift_check(value: Any) -> str | None:
+    text = str(value or DEFAULT_DRIFT_CHECK).strip()
+    if text.lower() == "off":
+        return None
+    if not (text.startswith(("rate(", "cron(")) and text.endswith(")")):
+        raise SpecError([f"context driftCheck must be rate(...), cron(...) or off, got {text!r}"])
+    return text
 
 
 def settings_from_context(app: App) -> PlatformSettings:
@@ -47,17 +81,25 @@ def settings_from_context(app: App) -> PlatformSettings:
     removal = str(context("removalPolicy") or "retain").lower()
     if removal not in ("retain", "destroy"):
         raise SpecError([f"context removalPolicy must be retain or destroy, got {removal!r}"])
-    images = {}
-    for key, value in (app.node.get_all_context() or {}).items():
-        if key.startswith(IMAGE_CONTEXT_PREFIX) and value:
-            images[key.removeprefix(IMAGE_CONTEXT_PREFIX)] = str(value)
+    images = _prefixed(app, IMAGE_CONTEXT_PREFIX)
     return PlatformSettings(
         vpc_id=context("vpcId") or None,
         nat_gateways=int(context("natGateways") or 1),
-        cloudformation_endpoint=_context_bool(context("cloudFormationEndpoint"), True),
+        cloudformation_endpoint=_context_bool(
+            context("cloudFormationEndpoint"), True, "cloudFormationEndpoint"
+        ),
         removal_policy=RemovalPolicy.DESTROY if removal == "destroy" else RemovalPolicy.RETAIN,
-        prune=_context_bool(context("prune"), False),
+        prune=_context_bool(context("prune"), False, "prune"),
         images=images,
+        allow_placeholder_images=_context_bool(
+            context(ALLOW_PLACEHOLDER_IMAGES_CONTEXT), False, ALLOW_PLACEHOLDER_IMAGES_CONTEXT
+        ),
+        health_checks=_prefixed(app, HEALTH_CHECK_CONTEXT_PREFIX),
+        users=_prefixed(app, USER_CONTEXT_PREFIX),
+        certificate_arn=context("certificateArn") or None,
+        alb_logs_bucket=context("albLogsBucket") or None,
+        alarm_email=context("alarmEmail") or None,
+        drift_check=_drift_check(context("driftCheck")),
     )
 
 
@@ -85,7 +127,8 @@ def build(app: App) -> PlatformStack:
     )
     # cdk-nag v3 is a policy-validation plugin (v2 was an Aspect): findings fail the synth.
     Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True)
+        AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True),
+        NIST80053R5Checks(app, verbose=True, write_suppressions_to_cloud_formation=True),
     )
     return stack
 

@@ -81,7 +81,17 @@ def synthesize(cdk_out: Path) -> None:
     }
     started = time.monotonic()
     synth = subprocess.run(
-        ["npx", "cdk", "synth", "--quiet", "--output", str(cdk_out)],
+        # The demo has no service images: the placeholders must be allowed explicitly.
+        [
+            "npx",
+            "cdk",
+            "synth",
+            "--quiet",
+            "--output",
+            str(cdk_out),
+            "-c",
+            "allowPlaceholderImages=true",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -1,8 +1,8 @@
 """Builds the provisioning Lambda's asset without Docker.
 
-The asset is ``lambda/handler.py`` + ``lambda/topic_sync/`` + the wheels pinned in
-``lambda/requirements.txt``, installed for the Lambda's platform (not this machine's). The
-installed dependencies are cached under ``build/lambda-deps/<key>/`` keyed by
+The asset is ``lambda/handler.py`` + ``lambda/drift_check.py`` + ``lambda/topic_sync/`` + the
+wheels pinned in ``lambda/requirements.txt``, installed for the Lambda's platform (not this
+machine's). The installed dependencies are cached under ``build/lambda-deps/<key>/`` keyed by
 (requirements, platform, Python version), so a warm synth is a file copy and works offline.
 """
 
@@ -29,7 +29,8 @@ DEPENDENCY_CACHE_DIR = REPO_ROOT / "build" / "lambda-deps"
 # What ships from lambda/: the handler and the engine package, minus the operator-side modules
 # (the topics.yaml loader needs pyyaml, which is not in the bundle; the CLI; the local-invoke
 # helpers): the Lambda never imports them.
-_HANDLER_FILE = "handler.py"
+# The entry points: the custom resource's handler and the scheduled drift check.
+_ENTRY_FILES = ("handler.py", "drift_check.py")
 _PACKAGE_DIR = "topic_sync"
 _EXCLUDED_PACKAGE_FILES = frozenset({"spec_file.py", "cli.py", "render.py", "local_invoke.py"})
 # pip --target leaves console scripts (machine-specific shebangs) in bin/; Lambda never runs them.
@@ -134,10 +135,11 @@ def build_lambda_bundle(
     source_dir: Path = LAMBDA_SOURCE_DIR,
     cache_dir: Path = DEPENDENCY_CACHE_DIR,
 ) -> None:
-    """Write the complete Lambda code (dependencies + handler + engine) into ``output_dir``."""
+    """Write the complete Lambda code (dependencies + entry points + engine) into ``output_dir``."""
     dependencies = installed_dependencies(target, source_dir=source_dir, cache_dir=cache_dir)
     shutil.copytree(dependencies, output_dir, dirs_exist_ok=True)
-    shutil.copy2(source_dir / _HANDLER_FILE, output_dir / _HANDLER_FILE)
+    for entry in _ENTRY_FILES:
+        shutil.copy2(source_dir / entry, output_dir / entry)
     shutil.copytree(
         source_dir / _PACKAGE_DIR,
         output_dir / _PACKAGE_DIR,

@@ -3,16 +3,24 @@
 A VPC Lambda (``lambda/handler.py``, the topic-sync engine) behind a
 ``custom_resources.Provider``; the framework Lambda stays outside the VPC. Anything that needs
 the topics adds ``node.add_dependency(kafka_topics.resource)``.
+
+Between deploys, an EventBridge schedule runs the same engine in verify mode
+(``lambda/drift_check.py``, read-only IAM) against the deployed spec and emits the
+``DriftedTopics`` metric; ``alarms`` fire on provisioner / drift-check errors and on drift.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_cdk import ArnFormat, CustomResource, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -23,9 +31,13 @@ from stacks.bundling import lambda_code
 from stacks.nag import (
     AWS_LAMBDA_BASIC_EXECUTION_ROLE,
     AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE,
+    NIST_LAMBDA_OUTSIDE_VPC_REASON,
     acknowledge,
+    acknowledge_lambda_runtime_findings,
     iam5_resource_finding,
 )
+from topic_sync.exceptions import SpecError
+from topic_sync.metrics import DRIFTED_TOPICS, NAMESPACE, OPERATION_DIMENSION, SERVICE, Operation
 
 # The MSK Serverless quotas live in the engine: parse_topics checks them for synth, the CLI and
 # the Lambda alike. Re-exported for callers of this module.
@@ -47,6 +59,28 @@ LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Room beyond the engine's own budget for a cold start, DescribeStacks and the reply.
 _LAMBDA_TIMEOUT_HEADROOM = Duration.seconds(60)
+
+#: What the drift check may do: look, never change.
+DRIFT_CHECK_ACTIONS = (
+    "kafka-cluster:DescribeTopic",
+    "kafka-cluster:DescribeTopicDynamicConfiguration",
+)
+#: EventBridge allows at most 8192 characters of target input; the bootstrap string (a token
+#: until deploy: up to 3 brokers, ~100 characters each) needs room beyond the synth-time size.
+EVENTBRIDGE_MAX_INPUT_CHARS = 8192
+_BOOTSTRAP_RESERVE_CHARS = 1024
+# The custom resource's properties the drift check needs (not the sync's switches and token).
+_DRIFT_CHECK_SPEC_KEYS = frozenset(
+    {
+        "BootstrapServers",
+        "Auth",
+        "Region",
+        "ClusterType",
+        "Topics",
+        "ClientConfig",
+        "TimeoutSeconds",
+    }
+)
 
 _TOPIC_ADMIN_ACTIONS = (
     "kafka-cluster:CreateTopic",
@@ -84,6 +118,17 @@ class ClusterArnParts:
 
     def group_arn(self, group: str) -> str:
         return self._inside("group", group)
+
+
+def drift_metric() -> cloudwatch.Metric:
+    """The drift check's ``DriftedTopics`` (EMF from ``topic_sync.metrics``), max per hour."""
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=DRIFTED_TOPICS,
+        dimensions_map={"service": SERVICE, OPERATION_DIMENSION: Operation.DRIFT_CHECK.value},
+        statistic="Maximum",
+        period=Duration.hours(1),
+    )
 
 
 def topic_property(topic: TopicSpec) -> dict[str, Any]:
@@ -134,6 +179,13 @@ class KafkaTopics(Construct):
         reaches the CloudFormation API (DescribeStacks, to recognise a rollback) only through
         it. Default: HTTPS egress to any IPv4 address, i.e. through the VPC's NAT.
     :param log_retention: how long the Lambdas' logs are kept. Default: one month.
+    :param drift_check: run the engine in verify mode on a schedule (read-only IAM) and alarm
+        when the cluster differs from ``topics``. Default: True.
+    :param drift_check_schedule: when the drift check runs. Default: once a day.
+
+    Attributes: ``resource`` (depend on it), ``function`` (the provisioner),
+    ``drift_check_function`` (None without the drift check) and ``alarms``: provisioner errors,
+    drift-check errors and drift (``DriftedTopics >= 1``), without actions: add your own.
     """
 
     def __init__(
@@ -155,6 +207,8 @@ class KafkaTopics(Construct):
         client_config: Mapping[str, str] | None = None,
         cloudformation_endpoint: ec2.IInterfaceVpcEndpoint | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        drift_check: bool = True,
+        drift_check_schedule: events.Schedule | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if removal_policy not in (RemovalPolicy.RETAIN, RemovalPolicy.DESTROY):
@@ -186,6 +240,8 @@ class KafkaTopics(Construct):
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "CloudFormation API via NAT"
             )
 
+        # One asset (bundled once) for the provisioner and the drift check.
+        code = lambda_code(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME)
         self.function = lambda_.Function(
             self,
             "Provisioner",
@@ -193,7 +249,7 @@ class KafkaTopics(Construct):
             runtime=LAMBDA_RUNTIME,
             architecture=LAMBDA_ARCHITECTURE,
             handler="handler.on_event",
-            code=lambda_code(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME),
+            code=code,
             memory_size=256,
             timeout=Duration.seconds(timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()),
             vpc=vpc,
@@ -210,6 +266,8 @@ class KafkaTopics(Construct):
             "Provider",
             on_event_handler=self.function,
             log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention),
+            # The framework's default is FATAL, which hides why a reply failed.
+            framework_lambda_logging_level=lambda_.ApplicationLogLevel.ERROR,
         )
         if sync_token is None:
             pinned = self.node.try_get_context(SYNC_TOKEN_CONTEXT_KEY)
@@ -239,6 +297,161 @@ class KafkaTopics(Construct):
             ),
         )
         self._acknowledge_framework_findings()
+
+        self.drift_check_function: lambda_.Function | None = None
+        if drift_check:
+            self.drift_check_function = self._drift_check(
+                code=code,
+                arns=arns,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets,
+                cluster_security_group=cluster_security_group,
+                topics=topics,
+                schedule=drift_check_schedule or events.Schedule.rate(Duration.days(1)),
+                spec={k: v for k, v in properties.items() if k in _DRIFT_CHECK_SPEC_KEYS},
+                timeout=timeout,
+                log_retention=log_retention,
+            )
+        self.alarms = self._alarms()
+
+    def _drift_check(
+        self,
+        *,
+        code: lambda_.Code,
+        arns: ClusterArnParts,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        cluster_security_group: ec2.ISecurityGroup,
+        topics: Sequence[TopicSpec],
+        schedule: events.Schedule,
+        spec: Mapping[str, Any],
+        timeout: Duration,
+        log_retention: logs.RetentionDays,
+    ) -> lambda_.Function:
+        """The scheduled, read-only verify: its own security group, role and log group."""
+        spec_chars = len(json.dumps(spec["Topics"], separators=(",", ":")))
+        if spec_chars + _BOOTSTRAP_RESERVE_CHARS > EVENTBRIDGE_MAX_INPUT_CHARS:
+            raise SpecError(
+                [
+                    f"drift check: the topics take {spec_chars} characters, more than fits the "
+                    f"schedule's target input ({EVENTBRIDGE_MAX_INPUT_CHARS} characters, "
+                    f"{_BOOTSTRAP_RESERVE_CHARS} kept for the bootstrap servers); "
+                    "turn it off with -c driftCheck=off and run `topic-sync verify` from CI"
+                ]
+            )
+        security_group = ec2.SecurityGroup(
+            self,
+            "DriftCheckSecurityGroup",
+            vpc=vpc,
+            description="topic-sync drift check: Kafka IAM port of the cluster only",
+            allow_all_outbound=False,
+        )
+        security_group.connections.allow_to(
+            cluster_security_group, ec2.Port.tcp(MSK_IAM_PORT), "topic-sync drift check to MSK"
+        )
+        function = lambda_.Function(
+            self,
+            "DriftCheck",
+            description="topic-sync: scheduled, read-only drift check of the declared Kafka topics",
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler="drift_check.handler",
+            code=code,
+            memory_size=256,
+            timeout=Duration.seconds(timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()),
+            vpc=vpc,
+            vpc_subnets=vpc_subnets
+            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[security_group],
+            environment={"POWERTOOLS_SERVICE_NAME": SERVICE},
+            log_group=logs.LogGroup(self, "DriftCheckLogs", retention=log_retention),
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["kafka-cluster:Connect"], resources=[arns.cluster_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(DRIFT_CHECK_ACTIONS),
+                resources=[arns.topic_arn(topic.name) for topic in topics],
+            )
+        )
+        # The deployed spec travels as the schedule's input: the same properties the custom
+        # resource gets (tokens resolve at deploy), so the check compares with what was applied.
+        events.Rule(
+            self,
+            "DriftCheckSchedule",
+            description="topic-sync: verify the Kafka topics against the deployed spec",
+            schedule=schedule,
+            targets=[
+                targets.LambdaFunction(
+                    function,
+                    event=events.RuleTargetInput.from_object(dict(spec)),
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(1),
+                )
+            ],
+        )
+        acknowledge(
+            function,
+            f"AwsSolutions-IAM4[{AWS_LAMBDA_BASIC_EXECUTION_ROLE}]",
+            "the AWS managed policy only lets the drift check write its own CloudWatch logs",
+        )
+        acknowledge(
+            function,
+            f"AwsSolutions-IAM4[{AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE}]",
+            "a VPC Lambda must manage its ENIs; those EC2 actions have no resource-level scoping",
+        )
+        acknowledge_lambda_runtime_findings(
+            function,
+            invocation="EventBridge invokes it on a schedule with two retries; a failure raises "
+            "the DriftCheckErrors alarm and the next run checks again",
+        )
+        return function
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        """Provisioner errors, drift-check errors and drift; actions are the caller's choice."""
+        alarms = [
+            cloudwatch.Alarm(
+                self,
+                "ProvisionerErrors",
+                alarm_description="topic-sync: the provisioner failed (see its log group)",
+                metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        ]
+        if self.drift_check_function is not None:
+            alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    "DriftCheckErrors",
+                    alarm_description="topic-sync: the drift check could not check the cluster",
+                    metric=self.drift_check_function.metric_errors(
+                        period=Duration.minutes(5), statistic="Sum"
+                    ),
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+            alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    "Drift",
+                    alarm_description="topic-sync: the cluster's topics differ from the deployed "
+                    "spec (the drift check's log names the topics and configs)",
+                    metric=drift_metric(),
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    # One data point per check: keep the last state until the next check.
+                    treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+                )
+            )
+        return alarms
 
     def _grant(
         self,
@@ -301,6 +514,17 @@ class KafkaTopics(Construct):
             f"AwsSolutions-IAM4[{AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE}]",
             "a VPC Lambda must manage its ENIs; those EC2 actions have no resource-level scoping",
         )
+        acknowledge_lambda_runtime_findings(
+            self.function,
+            invocation="the provider framework invokes it synchronously and hands any failure "
+            "to CloudFormation",
+        )
+        acknowledge_lambda_runtime_findings(
+            self.provider,
+            invocation="CloudFormation invokes it for each lifecycle event and gets any failure "
+            "back in the response",
+        )
+        acknowledge(self.provider, "NIST.800.53.R5-LambdaInsideVPC", NIST_LAMBDA_OUTSIDE_VPC_REASON)
         acknowledge(
             self.provider,
             f"AwsSolutions-IAM4[{AWS_LAMBDA_BASIC_EXECUTION_ROLE}]",

@@ -24,6 +24,27 @@ from aws_cdk.assertions import Template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINNED_SYNC_TOKEN = "pinned-by-tests"
+#: The shared synth is the production-shaped configuration: HTTPS with a certificate, access
+#: logs, an alarm e-mail. The HTTP-only default is what `make synth` (test_make_synth) covers.
+CERTIFICATE_ARN = (
+    "arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
+)
+ALB_LOGS_BUCKET = "topic-sync-alb-logs-111122223333"
+ALARM_EMAIL = "kafka-oncall@example.com"
+#: One service with its real image (the others keep the placeholder): own health check, non-root.
+REAL_IMAGE_SERVICE = "core-service"
+REAL_IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/core-service@sha256:" + "ab" * 32
+REAL_IMAGE_HEALTH_CHECK = "curl -fsS http://127.0.0.1:8080/health || exit 1"
+REAL_IMAGE_USER = "10001:10001"
+APP_CONTEXT = {
+    "allowPlaceholderImages": "true",
+    "certificateArn": CERTIFICATE_ARN,
+    "albLogsBucket": ALB_LOGS_BUCKET,
+    "alarmEmail": ALARM_EMAIL,
+    f"image.{REAL_IMAGE_SERVICE}": REAL_IMAGE,
+    f"healthCheck.{REAL_IMAGE_SERVICE}": REAL_IMAGE_HEALTH_CHECK,
+    f"user.{REAL_IMAGE_SERVICE}": REAL_IMAGE_USER,
+}
 
 
 def cdk_json_context(**overrides: Any) -> dict[str, Any]:
@@ -54,7 +75,7 @@ def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     import app as cdk_app  # the real entry point's build(), nag plugin included
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(context=cdk_json_context(), outdir=str(outdir))
+    app = App(context=cdk_json_context(**APP_CONTEXT), outdir=str(outdir))
     stack = cdk_app.build(app)
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
     template_json = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())

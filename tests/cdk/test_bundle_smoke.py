@@ -42,7 +42,12 @@ INVOKE = textwrap.dedent(
 
     import handler
     assert handler.__file__.startswith(bundle), handler.__file__
-    print(json.dumps(handler.on_event(event, Context())))
+    created = handler.on_event(event, Context())
+    # The scheduled drift check ships in the same asset: right after the Create, in sync.
+    import drift_check
+    assert drift_check.__file__.startswith(bundle), drift_check.__file__
+    checked = drift_check.handler(event["ResourceProperties"], Context())
+    print(json.dumps({"on_event": created, "drift_check": checked}))
     """
 )
 
@@ -102,6 +107,9 @@ def test_bundle_creates_a_topic_on_the_local_broker(
         env={"AWS_REGION": "eu-west-1", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    response = json.loads(result.stdout.strip().splitlines()[-1])
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    response = last["on_event"]
     assert response["PhysicalResourceId"]
+    assert last["drift_check"]["InSync"] is True
+    assert '"DriftedTopics":[0.0]' in result.stdout  # its EMF document
     wait_for_topic(plaintext_admin(kafka_broker), topic)

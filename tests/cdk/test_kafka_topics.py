@@ -158,3 +158,30 @@ def test_serverless_partition_quota_is_checked_at_synth() -> None:
     assert SERVERLESS_MAX_COMPACTED_PARTITIONS < 2 * 61
     with pytest.raises(SpecError, match="compacted partitions per cluster"):
         _construct(compacted)
+
+
+@pytest.mark.synth
+def test_drift_check_can_be_left_out_and_then_only_provisioner_errors_alarm() -> None:
+    template = _construct_template(drift_check=False)
+    kinds = [r["Type"] for r in template["Resources"].values()]
+    assert "AWS::Events::Rule" not in kinds
+    handlers = [
+        r["Properties"].get("Handler")
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert "drift_check.handler" not in handlers
+    alarms = [
+        r["Properties"]["MetricName"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert alarms == ["Errors"]
+
+
+def test_a_spec_too_big_for_the_schedule_input_fails_the_synth_with_the_way_out() -> None:
+    config = {"retention.ms": "86400000", "compression.type": "zstd"}
+    topics = tuple(TopicSpec(f"service.events.topic-{i:03d}", 1, None, config) for i in range(100))
+    with pytest.raises(SpecError, match="driftCheck=off"):
+        _construct(topics)
+    _construct(topics, drift_check=False)  # without the drift check the same spec is fine

@@ -56,3 +56,27 @@ def test_make_synth_works_offline_without_credentials(
     template = json.loads((REPO_ROOT / "cdk.out" / "TopicSync.template.json").read_text())
     kinds = {resource["Type"] for resource in template["Resources"].values()}
     assert {"Custom::KafkaTopics", "AWS::MSK::ServerlessCluster", "AWS::ECS::Service"} <= kinds
+    # cdk.json's defaults (no certificate, no access logs): both nag packs pass, with the
+    # deployer's opt-outs acknowledged, and the synth says the gateway is HTTP-only.
+    output = result.stdout + result.stderr
+    assert "the gateway is HTTP-only" in output
+    listeners = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener"
+    ]
+    assert [(listener["Port"], listener["Protocol"]) for listener in listeners] == [(80, "HTTP")]
+    (load_balancer,) = (
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    )
+    acknowledged = {
+        rule["id"] for rule in load_balancer["Metadata"]["cdk_nag"]["rules_to_suppress"]
+    }
+    assert {
+        "NIST.800.53.R5-ALBHttpToHttpsRedirection",
+        "NIST.800.53.R5-ELBv2ACMCertificateRequired",
+        "NIST.800.53.R5-ELBLoggingEnabled",
+        "AwsSolutions-ELB2",
+    } <= acknowledged
