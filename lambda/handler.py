@@ -7,6 +7,7 @@ CloudFormation, so this never touches the ResponseURL.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from topic_sync.admin import TopicAdmin
 from topic_sync.connection import Connection
 from topic_sync.exceptions import SpecError, TopicSyncError, clip
 from topic_sync.kafka_admin import KafkaTopicAdmin
+from topic_sync.metrics import emit_failed_sync_metrics, emit_sync_metrics
 from topic_sync.plan import Plan
 from topic_sync.resource import (
     PHYSICAL_ID_PREFIX,
@@ -160,7 +162,13 @@ def _create_or_update(
         },
     )
     deadline = _deadline(props.timeout_seconds, context)
-    report = sync(request, make_admin(props.connection), deadline)
+    started = time.monotonic()
+    try:
+        report = sync(request, make_admin(props.connection), deadline)
+    except TopicSyncError as error:
+        emit_failed_sync_metrics(error, time.monotonic() - started)
+        raise
+    emit_sync_metrics(report.plan, time.monotonic() - started)
     data = summarize(
         report.plan, dry_run=report.dry_run, rollback=report.rollback, requests=report.requests
     )

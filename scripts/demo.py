@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Powertools reads these at import: keep the demo readable unless asked.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if args.verbose else "WARNING")
+    if not args.verbose:  # the per-sync EMF metrics document is a log line too
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("AWS_REGION", "us-east-1")
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.monotonic()

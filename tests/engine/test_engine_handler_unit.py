@@ -479,3 +479,26 @@ def test_a_multibyte_failure_reason_is_cut_in_bytes(monkeypatch) -> None:
     reason = str(info.value)
     assert reason.endswith(handler.TRUNCATED_MARK)
     assert len(reason.encode("utf-8")) <= handler.MAX_REASON_BYTES < 2 * len(reason)
+
+
+def _emf_documents(out: str) -> list[dict[str, Any]]:
+    docs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [d for d in docs if "_aws" in d]
+
+
+def test_each_sync_emits_one_metrics_document_and_a_failed_one_counts_an_error(
+    monkeypatch, capsys
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    cluster = with_cluster(monkeypatch, Cluster())
+    invoke("lifecycle_1_create")
+    (created,) = _emf_documents(capsys.readouterr().out)
+    assert created["TopicsCreated"] == [2.0]
+    assert created["Operation"] == "sync"
+
+    cluster.kafka.client = _scripted(cluster.kafka, "payments")  # type: ignore[method-assign]
+    cluster.kafka.topics.pop("payments")
+    with pytest.raises(SyncFailedError):
+        invoke("lifecycle_1_create")
+    (failed,) = _emf_documents(capsys.readouterr().out)
+    assert failed["SyncErrors"] == [1.0]

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import drift_check
 import pytest
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AlterConfigOpType,
@@ -21,6 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+import drift_check
 import handler
 from tests.support.kafka import LocalKafka, plaintext_admin, topic_names, unique_topic_name
 from topic_sync.local_invoke import LocalLambdaContext, custom_resource_event, local_stack_id
