@@ -7,6 +7,7 @@ CloudFormation, so this never touches the ResponseURL.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -47,18 +48,22 @@ SAFETY_MARGIN_SECONDS = 5.0
 MAX_REASON_BYTES = 1500
 TRUNCATED_MARK = " ...(truncated; full text in the logs)"
 REQUEST_TYPES = ("Create", "Update", "Delete")
+#: Set by the KafkaTopics construct: the provisioner's own log group, named in failure Reasons.
+LOG_GROUP_ENV = "TOPIC_SYNC_LOG_GROUP"
 
 
 def _json_bytes(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
 
 
-def bounded_reason(message: str) -> str:
-    """``message`` on one line, cut to fit MAX_REASON_BYTES of the reply's JSON."""
+def bounded_reason(message: str, suffix: str = "") -> str:
+    """``message`` on one line, cut to fit MAX_REASON_BYTES of the reply's JSON; ``suffix``
+    (a short pointer to the logs) is kept whole after it."""
+    limit = MAX_REASON_BYTES - _json_bytes(suffix)
     flat = " ".join(message[: MAX_REASON_BYTES * 8].split())
-    if _json_bytes(flat) <= MAX_REASON_BYTES:
-        return flat
-    budget = MAX_REASON_BYTES - _json_bytes(TRUNCATED_MARK)
+    if _json_bytes(flat) <= limit:
+        return flat + suffix
+    budget = limit - _json_bytes(TRUNCATED_MARK)
     low, high = 0, min(len(flat), budget)  # every character takes at least one byte
     while low < high:  # the longest prefix that fits
         middle = (low + high + 1) // 2
@@ -66,7 +71,14 @@ def bounded_reason(message: str) -> str:
             low = middle
         else:
             high = middle - 1
-    return flat[:low] + TRUNCATED_MARK
+    return flat[:low] + TRUNCATED_MARK + suffix
+
+
+def logs_hint() -> str:
+    """Where this function's logs are. The Provider framework's Reason adds
+    ``Logs: /aws/lambda/<function>``, which is wrong for a function with its own log group."""
+    group = os.environ.get(LOG_GROUP_ENV, "")
+    return f" (provisioner logs: CloudWatch log group {group[:512]})" if group else ""
 
 
 def _check_event(event: Any) -> None:
@@ -111,9 +123,8 @@ def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "sync failed",
             extra={"reason": message[:100_000], "error_type": type(error).__name__},
         )
-        reason = bounded_reason(message)
-        if reason != message:
-            raise TopicSyncError(reason) from error
+        # Same exception type (Lambda reports it as errorType), with the bounded message.
+        error.args = (bounded_reason(message, logs_hint()),)
         raise
 
 

@@ -695,15 +695,12 @@ class _LifecycleSteps:
                 f"FAILED via X-Amz-Function-Error, reply {reply['_size']} bytes, "
                 f"Reason: {first[:300]}"
             )
-            logs = [line for line in reason.splitlines() if line.startswith("Logs:")]
-            if logs:
-                pointed = logs[0].removeprefix("Logs: ").strip()
-                where = (
-                    ""
-                    if pointed == self.log_group
-                    else f" (the provisioner logs to {self.log_group})"
+            # The framework appends "Logs: /aws/lambda/<function>"; ours has its own group.
+            if f"provisioner logs: CloudWatch log group {self.log_group}" not in first:
+                raise CheckFailed(
+                    f"the Reason does not name the provisioner's log group {self.log_group}"
                 )
-                passed(f"Reason points to {pointed}{where}")
+            passed(f"Reason names the provisioner's log group {self.log_group}")
 
         with report.check("framework rollback Update") as passed:
             offsets = kafka.log_offsets()

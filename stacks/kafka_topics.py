@@ -48,6 +48,8 @@ from topic_sync.spec import SERVERLESS_MAX_PARTITIONS as SERVERLESS_MAX_PARTITIO
 from topic_sync.spec import ClusterType, TopicSpec, parse_topics
 from topic_sync.spec import serverless_quota_problems as serverless_quota_problems
 
+#: The provisioner's environment variable naming its log group (lambda/handler.py reads it).
+PROVISIONER_LOG_GROUP_ENV = "TOPIC_SYNC_LOG_GROUP"
 #: MSK IAM-auth listener (SASL/SCRAM is 9096, TLS 9094; Serverless only has IAM).
 MSK_IAM_PORT = 9098
 #: Context key that pins the SyncToken (tests do, so two synths produce the same template).
@@ -242,6 +244,7 @@ class KafkaTopics(Construct):
 
         # One asset (bundled once) for the provisioner and the drift check.
         code = lambda_code(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME)
+        provisioner_logs = logs.LogGroup(self, "ProvisionerLogs", retention=log_retention)
         self.function = lambda_.Function(
             self,
             "Provisioner",
@@ -256,8 +259,12 @@ class KafkaTopics(Construct):
             vpc_subnets=vpc_subnets
             or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[self.security_group],
-            environment={"POWERTOOLS_SERVICE_NAME": "topic-sync"},
-            log_group=logs.LogGroup(self, "ProvisionerLogs", retention=log_retention),
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "topic-sync",
+                # Named in failure Reasons: the framework's "Logs: /aws/lambda/..." is not it.
+                PROVISIONER_LOG_GROUP_ENV: provisioner_logs.log_group_name,
+            },
+            log_group=provisioner_logs,
         )
         self._grant(arns, topics, removal_policy=removal_policy, prune=prune, stack=stack)
 

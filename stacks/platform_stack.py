@@ -359,9 +359,9 @@ class PlatformStack(Stack):
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            # Every client (Java with aws-msk-iam-auth's IAMOAuthBearerLoginCallbackHandler,
+            # Python, JS, Go) speaks OAUTHBEARER; it is what `make rehearse` proves.
             "KAFKA_SASL_MECHANISM": "OAUTHBEARER",
-            # Java clients (aws-msk-iam-auth) use AWS_MSK_IAM over SASL_SSL instead.
-            "KAFKA_SASL_JAVA_MECHANISM": "AWS_MSK_IAM",
             "AWS_REGION": self.region,
             "KAFKA_TOPICS_PRODUCE": ",".join(service.produces),
             "KAFKA_TOPICS_CONSUME": ",".join(service.consumes),

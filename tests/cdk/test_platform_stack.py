@@ -99,6 +99,19 @@ def test_provisioner_lambda_runs_in_the_private_subnets(synthesized_app: Synthes
     assert in_vpc == ["drift_check.handler", "handler.on_event"]
 
 
+def test_provisioner_knows_its_own_log_group_for_failure_reasons(
+    synthesized_app: SynthesizedApp,
+) -> None:
+    (provisioner,) = (
+        fn["Properties"]
+        for fn in synthesized_app.resources("AWS::Lambda::Function").values()
+        if fn["Properties"].get("Handler") == "handler.on_event"
+    )
+    group_ref = provisioner["Environment"]["Variables"]["TOPIC_SYNC_LOG_GROUP"]
+    assert provisioner["LoggingConfig"]["LogGroup"] == group_ref
+    assert group_ref["Ref"].startswith("TopicsProvisionerLogs")
+
+
 def test_kafka_port_is_open_only_to_the_provisioner_and_the_services(
     synthesized_app: SynthesizedApp,
 ) -> None:
@@ -213,6 +226,8 @@ def test_services_are_told_bootstrap_auth_and_their_topics(synthesized_app: Synt
         env = by_service[service.name]
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
         assert env["KAFKA_SASL_MECHANISM"] == "OAUTHBEARER"
+        # One mechanism for every client, the one the rehearsal proves (not AWS_MSK_IAM).
+        assert "AWS_MSK_IAM" not in json.dumps(env)
         assert env["KAFKA_BOOTSTRAP_SERVERS"]["Fn::GetAtt"][1] == "BootstrapBrokerStringSaslIam"
         assert env["AWS_REGION"] == {"Ref": "AWS::Region"}
         assert env["KAFKA_TOPICS_PRODUCE"] == ",".join(service.produces)

@@ -298,7 +298,7 @@ def test_long_failure_reasons_are_cut_to_fit_the_response(monkeypatch) -> None:
     cluster.kafka.client = denied_everywhere  # type: ignore[method-assign]
     with pytest.raises(TopicSyncError) as info:
         invoke("lifecycle_1_create", Topics=topics)
-    assert isinstance(info.value.__cause__, SyncFailedError)
+    assert isinstance(info.value, SyncFailedError)  # the type survives the cut
     assert len(str(info.value)) < 1600
     assert str(info.value).endswith("...(truncated; full text in the logs)")
     assert "50 topic(s) failed" in str(info.value)
@@ -475,7 +475,7 @@ def test_a_multibyte_failure_reason_is_cut_in_bytes(monkeypatch) -> None:
     topics = [{"Name": f"t{i}", "Partitions": "\u20ac" * 70} for i in range(200)]
     with pytest.raises(TopicSyncError) as info:
         invoke("lifecycle_1_create", Topics=topics)
-    assert isinstance(info.value.__cause__, SpecError)
+    assert isinstance(info.value, SpecError)  # the type survives the cut
     reason = str(info.value)
     assert reason.endswith(handler.TRUNCATED_MARK)
     assert len(reason.encode("utf-8")) <= handler.MAX_REASON_BYTES < 2 * len(reason)
@@ -502,3 +502,17 @@ def test_each_sync_emits_one_metrics_document_and_a_failed_one_counts_an_error(
         invoke("lifecycle_1_create")
     (failed,) = _emf_documents(capsys.readouterr().out)
     assert failed["SyncErrors"] == [1.0]
+
+
+def test_a_failure_reason_names_the_provisioner_log_group_even_when_cut(monkeypatch) -> None:
+    monkeypatch.setenv(handler.LOG_GROUP_ENV, "TopicSync-TopicsProvisionerLogs-abc")
+    hint = " (provisioner logs: CloudWatch log group TopicSync-TopicsProvisionerLogs-abc)"
+    assert handler.bounded_reason("refused", handler.logs_hint()) == "refused" + hint
+    long = handler.bounded_reason("\u20ac" * 5000, handler.logs_hint())
+    assert long.endswith(handler.TRUNCATED_MARK + hint)
+    assert len(json.dumps(long, ensure_ascii=False).encode()) - 2 <= handler.MAX_REASON_BYTES
+
+    no_kafka(monkeypatch)
+    with pytest.raises(SpecError) as info:
+        invoke("lifecycle_1_create", TimeoutSeconds="soon")
+    assert str(info.value).endswith(hint)
