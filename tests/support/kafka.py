@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -362,6 +362,39 @@ def iam_admin(broker: LocalKafka, identity: str = "granted", **extra: Any) -> It
     environment while the block runs, where the MSK signer finds them."""
     with identity_env(broker, identity):
         yield AdminClient(iam_config(broker, **extra))
+
+
+def check_iam(policies: Path, queries: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Ask the broker's own IAM emulation (``LocalIamTool check``, one JVM, no broker) for a
+    decision per query: ``{"identity", "action", "resource"}`` (IAM policy evaluation) or
+    ``{"identity", "operation", "resource_type", "name"}`` (a Kafka operation, as the authorizer
+    maps it). Each answer has ``allowed``, ``action``, ``resource`` and ``reason``."""
+    lib = REPO_ROOT / ".kafka" / "lib"
+    run = subprocess.run(
+        ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{lib}/*",
+         "topicsync.localkafka.LocalIamTool", "check", str(policies)],
+        input="".join(json.dumps(q) + "\n" for q in queries),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise LocalKafkaError(f"LocalIamTool check failed: {run.stderr}")
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def local_iam_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    """``LocalIamTool ARGS`` (issue / check / validate) on the broker's classpath."""
+    lib = REPO_ROOT / ".kafka" / "lib"
+    return subprocess.run(
+        ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{lib}/*",
+         "topicsync.localkafka.LocalIamTool", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
 
 
 # ---- topics and data -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import org.apache.kafka.common.resource.ResourceType;
  *   check POLICIES               JSON lines on stdin, one decision per line on stdout:
  *                                {"identity", "action", "resource"} (IAM evaluation only) or
  *                                {"identity", "operation", "resource_type", "name"} (as the authorizer)
+ *   validate POLICIES...         one line per file: "ok" or "invalid: why"; exit 1 if any is invalid
  * </pre>
  */
 public final class LocalIamTool {
@@ -42,8 +43,20 @@ public final class LocalIamTool {
                 issue(new File(args[1]), Path.of(args[2]), System.out);
             } else if (args.length == 2 && "check".equals(args[0])) {
                 check(LocalMskIam.load(new File(args[1])));
+            } else if (args.length >= 2 && "validate".equals(args[0])) {
+                boolean allValid = true;
+                for (int i = 1; i < args.length; i++) {
+                    try {
+                        LocalMskIam.load(new File(args[i]));
+                        System.out.println("ok");
+                    } catch (IllegalArgumentException e) {
+                        allValid = false;
+                        System.out.println("invalid: " + e.getMessage().replace('\n', ' '));
+                    }
+                }
+                System.exit(allValid ? 0 : 1);
             } else {
-                System.err.println("usage: LocalIamTool issue POLICIES CREDENTIALS | check POLICIES");
+                System.err.println("usage: LocalIamTool issue POLICIES CREDENTIALS | check POLICIES | validate POLICIES...");
                 System.exit(2);
             }
         } catch (IllegalArgumentException e) {
