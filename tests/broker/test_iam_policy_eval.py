@@ -63,6 +63,9 @@ IDENTITIES: dict[str, list[dict[str, Any]]] = {
             {"Sid": "NotFromHere", "Effect": "Deny", "Action": "kafka-cluster:DescribeTopic",
              "Resource": f"{TOPIC}/internal.*",
              "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+            # Not about Kafka: no warning for it.
+            {"Sid": "Logs", "Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}},
         )
     ],
     "narrow": [
@@ -187,6 +190,8 @@ def test_issue_writes_temporary_credentials_per_identity(policies: Path, tmp_pat
     assert first.stdout.strip() == "eu-west-1"
     # Policies the emulator cannot evaluate fully are announced.
     assert "Condition [Bool] is not implemented" in first.stderr
+    assert "this Deny always applies" in first.stderr
+    assert "Sid Logs" not in first.stderr
     creds = json.loads(creds_file.read_text())
     assert creds["region"] == "eu-west-1"
     assert creds["cluster_arn"] == CLUSTER

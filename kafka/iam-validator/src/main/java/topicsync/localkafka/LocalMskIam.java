@@ -159,12 +159,25 @@ final class LocalMskIam {
         return identities.keySet();
     }
 
-    /** Statements the emulator cannot evaluate fully, for a warning at start-up. */
+    /** Every documented kafka-cluster: action (kafka-actions.html). */
+    static final List<String> ALL_ACTIONS = List.of(CONNECT,
+        ACTION_PREFIX + "DescribeCluster", ACTION_PREFIX + "AlterCluster",
+        ACTION_PREFIX + "DescribeClusterDynamicConfiguration", ACTION_PREFIX + "AlterClusterDynamicConfiguration",
+        ACTION_PREFIX + "WriteDataIdempotently", ACTION_PREFIX + "CreateTopic", ACTION_PREFIX + "DescribeTopic",
+        ACTION_PREFIX + "AlterTopic", ACTION_PREFIX + "DeleteTopic",
+        ACTION_PREFIX + "DescribeTopicDynamicConfiguration", ACTION_PREFIX + "AlterTopicDynamicConfiguration",
+        ACTION_PREFIX + "ReadData", ACTION_PREFIX + "WriteData", ACTION_PREFIX + "DescribeGroup",
+        ACTION_PREFIX + "AlterGroup", ACTION_PREFIX + "DeleteGroup", ACTION_PREFIX + "DescribeTransactionalId",
+        ACTION_PREFIX + "AlterTransactionalId");
+
+    /** Statements the emulator cannot evaluate fully and that could apply to a kafka-cluster:
+     * action (a Condition on, say, logs:PutLogEvents is none of the broker's business), for a
+     * warning at start-up. */
     List<String> unimplementedStatements() {
         List<String> out = new ArrayList<>();
         identities.forEach((name, statements) -> {
             for (IamPolicy.Statement s : statements) {
-                if (s.unimplemented() != null) {
+                if (s.unimplemented() != null && ALL_ACTIONS.stream().anyMatch(s::matchesAction)) {
                     out.add(s.label() + ": " + s.unimplemented() + (s.effect() == IamPolicy.Effect.ALLOW
                         ? "; this Allow never allows" : "; this Deny always applies"));
                 }
