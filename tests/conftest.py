@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.support.kafka import LocalKafka, LocalKafkaError, grant_acls, session_broker
+from tests.support.kafka import LocalKafka, LocalKafkaError, session_broker
 
 
 @pytest.fixture(scope="session")
@@ -16,14 +16,13 @@ def kafka_broker() -> Iterator[LocalKafka]:
     a test session started it and no other pytest session (same run dir) still uses it, so a
     broker from `make kafka-up` keeps running. A failed start fails fast with the log tail.
 
-    The granted identity (``access_key_id``, "the Lambda's role") gets ALL on every topic and
-    group here, so no test depends on another having granted it. For permission tests use the
-    ``denied_*`` identity: grant it narrow ACLs and ``revoke_acls`` it afterwards.
+    Its IAM identities come from kafka/default-iam-policies.json: ``granted`` (``access_key_id``,
+    "the Lambda's role") may do everything on the cluster, ``denied`` may only connect. Tests
+    that need narrower policies start their own broker (tests/broker/test_iam_authz.py).
     """
     with ExitStack() as stack:
         try:
             broker, _started = stack.enter_context(session_broker())
-            grant_acls(broker, broker.principal)
         except LocalKafkaError as exc:
             pytest.fail(str(exc), pytrace=False)
         yield broker

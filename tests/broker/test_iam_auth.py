@@ -112,6 +112,7 @@ def test_expired_token_is_rejected_promptly(kafka_broker: LocalKafka) -> None:
         kafka_broker.secret_access_key,
         kafka_broker.region,
         signed_at=datetime.now(UTC) - timedelta(minutes=20),
+        session_token=kafka_broker.session_token,
     )
     config = {**iam_config(kafka_broker), "oauth_cb": fixed_token_oauth_cb(token)}
     _rejected_because(kafka_broker, config, "token expired")
@@ -124,6 +125,7 @@ def test_token_for_another_action_is_rejected_promptly(kafka_broker: LocalKafka)
         kafka_broker.secret_access_key,
         kafka_broker.region,
         action="kafka-cluster:DescribeCluster",
+        session_token=kafka_broker.session_token,
     )
     config = {**iam_config(kafka_broker), "oauth_cb": fixed_token_oauth_cb(token)}
     _rejected_because(kafka_broker, config, "Action is kafka-cluster:DescribeCluster")
@@ -131,24 +133,52 @@ def test_token_for_another_action_is_rejected_promptly(kafka_broker: LocalKafka)
 
 @pytest.mark.integration
 def test_forged_token_with_correct_fields_is_accepted(kafka_broker: LocalKafka) -> None:
-    # Control for the two tests above: the same helper, nothing wrong, must work.
+    # Control for the tests around it: the same helper, nothing wrong, must work.
     token = sign_msk_token(
-        kafka_broker.access_key_id, kafka_broker.secret_access_key, kafka_broker.region
+        kafka_broker.access_key_id,
+        kafka_broker.secret_access_key,
+        kafka_broker.region,
+        session_token=kafka_broker.session_token,
     )
     config = {**iam_config(kafka_broker), "oauth_cb": fixed_token_oauth_cb(token)}
     assert AdminClient(config).list_topics(timeout=AUTH_BOUND_S).brokers
 
 
 @pytest.mark.integration
-def test_session_credentials_are_accepted(kafka_broker: LocalKafka) -> None:
+def test_issued_session_token_is_accepted(kafka_broker: LocalKafka) -> None:
     # A Lambda role has a session token; the signer puts it in the signed query string.
+    session_token = kafka_broker.session_token
+    assert session_token
+    assert kafka_broker.access_key_id.startswith("ASIA")
+    with aws_env(kafka_broker.access_key_id, kafka_broker.secret_access_key, session_token):
+        admin = AdminClient(iam_config(kafka_broker))
+        assert admin.list_topics(timeout=AUTH_BOUND_S).brokers
+
+
+@pytest.mark.integration
+def test_another_session_token_is_rejected_promptly(kafka_broker: LocalKafka) -> None:
+    # Correctly signed with the right key and secret, but not the session token issued with them.
     with aws_env(
         kafka_broker.access_key_id,
         kafka_broker.secret_access_key,
         session_token="IQoJb3JpZ2luX2VjE/+session==token",
     ):
-        admin = AdminClient(iam_config(kafka_broker))
-        assert admin.list_topics(timeout=AUTH_BOUND_S).brokers
+        _rejected_because(
+            kafka_broker,
+            iam_config(kafka_broker),
+            f"session token is not the one issued with {kafka_broker.access_key_id}",
+        )
+
+
+@pytest.mark.integration
+def test_temporary_key_without_its_session_token_is_rejected_promptly(
+    kafka_broker: LocalKafka,
+) -> None:
+    token = sign_msk_token(
+        kafka_broker.access_key_id, kafka_broker.secret_access_key, kafka_broker.region
+    )
+    config = {**iam_config(kafka_broker), "oauth_cb": fixed_token_oauth_cb(token)}
+    _rejected_because(kafka_broker, config, "no session token (X-Amz-Security-Token)")
 
 
 @pytest.mark.integration
@@ -158,6 +188,7 @@ def test_token_signed_in_the_future_is_rejected_promptly(kafka_broker: LocalKafk
         kafka_broker.secret_access_key,
         kafka_broker.region,
         signed_at=datetime.now(UTC) + timedelta(hours=1),
+        session_token=kafka_broker.session_token,
     )
     config = {**iam_config(kafka_broker), "oauth_cb": fixed_token_oauth_cb(token)}
     _rejected_because(kafka_broker, config, "X-Amz-Date is in the future")

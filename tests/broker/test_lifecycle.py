@@ -3,6 +3,7 @@ nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -80,6 +81,8 @@ def test_up_from_clean_state_answers_and_down_leaves_no_process(tmp_path: Path) 
         assert f"127.0.0.1:{sasl_ssl}" in status.stdout
         assert str(run_dir / "tls" / "ca.pem") in status.stdout
         assert "iam-credentials.json" in status.stdout
+        assert "iam-policies.json" in status.stdout
+        assert "region us-east-1" in status.stdout
 
         broker = load_broker(run_dir)
         admin = plaintext_admin(broker)
@@ -113,6 +116,25 @@ def test_up_when_already_up_prints_same_address_and_starts_nothing(
     assert "already running" in up.stderr
     assert int((run_dir / "kafka.pid").read_text()) == pid_before
     assert _brokers_for(run_dir) == [pid_before]
+
+
+def test_up_with_other_iam_policies_refuses_to_reuse_the_running_broker(
+    kafka_broker: LocalKafka, tmp_path: Path
+) -> None:
+    run_dir = Path(kafka_broker.run_dir)
+    pid_before = int((run_dir / "kafka.pid").read_text())
+    other = tmp_path / "other-policies.json"
+    policies = json.loads((run_dir / "iam-policies.json").read_text())
+    del policies["identities"]["denied"]
+    other.write_text(json.dumps(policies))
+
+    up = run_local_kafka("up", run_dir=run_dir, policies=other)
+
+    assert up.returncode == 1
+    assert "with other IAM policies" in up.stderr
+    assert "scripts/local-kafka down" in up.stderr
+    assert int((run_dir / "kafka.pid").read_text()) == pid_before
+    assert "denied" in json.loads((run_dir / "iam-credentials.json").read_text())["identities"]
 
 
 def test_status_reports_the_running_broker(kafka_broker: LocalKafka) -> None:

@@ -1,4 +1,5 @@
-"""PLAINTEXT and SASL_SSL (MSK IAM) listeners see the same cluster; ACLs behave like IAM policy."""
+"""PLAINTEXT and SASL_SSL (MSK IAM) listeners see the same cluster; an identity that may only
+connect is authenticated but denied."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from tests.support.kafka import (
     LocalKafka,
-    aws_env,
     consume_messages,
     create_topic,
     iam_admin,
     iam_config,
+    identity_env,
     plaintext_admin,
     plaintext_config,
     produce_messages,
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def granted(kafka_broker: LocalKafka) -> LocalKafka:
-    """The Lambda's identity; the session fixture granted it every topic and group."""
+    """The Lambda's identity: its policy allows kafka-cluster:* on the cluster's ARNs."""
     return kafka_broker
 
 
@@ -54,7 +55,7 @@ def test_messages_produced_over_iam_are_read_back_over_plaintext(granted: LocalK
     topic = unique_topic_name("data")
     create_topic(plaintext_admin(granted), topic, partitions=2)
 
-    with aws_env(granted.access_key_id, granted.secret_access_key):
+    with identity_env(granted, "granted"):
         sent = produce_messages(iam_config(granted), topic, 50)
     received = consume_messages(plaintext_config(granted), topic, 50)
 
@@ -62,15 +63,13 @@ def test_messages_produced_over_iam_are_read_back_over_plaintext(granted: LocalK
     assert len(sent) == 50
 
 
-def test_principal_without_acls_is_authenticated_but_denied(kafka_broker: LocalKafka) -> None:
+def test_identity_allowed_only_to_connect_is_authenticated_but_denied(
+    kafka_broker: LocalKafka,
+) -> None:
     existing = unique_topic_name("hidden")
     create_topic(plaintext_admin(kafka_broker), existing)
 
-    with iam_admin(
-        kafka_broker,
-        access_key_id=kafka_broker.denied_access_key_id,
-        secret_access_key=kafka_broker.denied_secret_access_key,
-    ) as admin:
+    with iam_admin(kafka_broker, "denied") as admin:
         # Authorized-only listing: the topic exists but this principal may not describe it.
         assert existing not in topic_names(admin)
         future = admin.create_topics([NewTopic(unique_topic_name("denied"), 1, 1)])

@@ -26,7 +26,6 @@ from tests.support.kafka import (
     aws_env,
     consume_messages,
     create_topic,
-    grant_topic_acls,
     plaintext_admin,
     plaintext_config,
     produce_messages,
@@ -374,9 +373,6 @@ def _iam_props(broker: LocalKafka, topics: list[dict[str, Any]]) -> dict[str, An
 
 def test_iam_path_succeeds_with_granted_credentials(kafka_broker, admin) -> None:
     prefix = unique_topic_name("iam")
-    grant_topic_acls(
-        kafka_broker, f"User:{kafka_broker.access_key_id}", topic=prefix, prefixed=True
-    )
     p = _iam_props(kafka_broker, topics_prop((f"{prefix}-a", 2, {"retention.ms": "3600000"})))
     with aws_env(kafka_broker.access_key_id, kafka_broker.secret_access_key):
         result = invoke(event("Create", p))

@@ -2,8 +2,13 @@
 
 The broker has three listeners on 127.0.0.1: PLAINTEXT (principal ANONYMOUS, a super user),
 SASL_SSL with OAUTHBEARER carrying real MSK IAM tokens (checked against the test-only credentials
-in ``iam-credentials.json``; the principal is ``User:<access key id>``, denied everything until a
-test grants ACLs), and the KRaft controller.
+in ``iam-credentials.json``; the principal is ``User:<identity>``, authorized from that identity's
+IAM policies as MSK would), and the KRaft controller.
+
+Identities and policies come from ``LOCAL_KAFKA_IAM_POLICIES`` (default
+``kafka/default-iam-policies.json``: ``granted`` may do everything on the cluster, ``denied`` may
+only connect). A test that needs other identities starts its own broker with its own policies file
+(:func:`broker_up` with ``policies=``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import base64
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,14 +31,8 @@ from unittest import mock
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # not re-exported in the stubs
-    AclBinding,
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
     AdminClient,
     NewTopic,
-    ResourcePatternType,
-    ResourceType,
 )
 
 from topic_sync.connection import AuthMode, Connection, client_config
@@ -42,6 +42,7 @@ Record = tuple[bytes | None, bytes | None]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KAFKA = REPO_ROOT / "scripts" / "local-kafka"
+DEFAULT_POLICIES = REPO_ROOT / "kafka" / "default-iam-policies.json"
 # `up` includes TLS/credential generation and storage format; 60 s is the script's own bound.
 UP_TIMEOUT_S = 120
 
@@ -60,39 +61,84 @@ _AWS_ENV_VARS = (
 
 
 @dataclass(frozen=True)
+class IamIdentity:
+    """Test credentials the broker issued to one identity of its IAM policies file (temporary
+    keys: the session token is part of them, as for a Lambda or ECS task role)."""
+
+    name: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+
+    @property
+    def principal(self) -> str:
+        """The Kafka principal of connections authenticated with these credentials."""
+        return f"User:{self.name}"
+
+
+@dataclass(frozen=True)
 class LocalKafka:
-    """A running local broker. ``access_key_id`` is the identity tests grant rights to (the
-    Lambda's role); ``denied_access_key_id`` authenticates fine but is never granted anything."""
+    """A running local broker and the identities of its IAM policies file. With the default file,
+    ``access_key_id`` & co. are the ``granted`` identity (the Lambda's role: everything on the
+    cluster) and ``denied_*`` the one that may only connect."""
 
     plaintext_bootstrap: str
     sasl_ssl_bootstrap: str
     ca_file: str
     region: str
-    access_key_id: str
-    secret_access_key: str
-    denied_access_key_id: str
-    denied_secret_access_key: str
+    cluster_arn: str
     run_dir: str
     log_file: str
+    identities: Mapping[str, IamIdentity] = field(hash=False)
+
+    def identity(self, name: str) -> IamIdentity:
+        try:
+            return self.identities[name]
+        except KeyError:
+            known = sorted(self.identities)
+            raise KeyError(f"no identity {name!r}; the broker has {known}") from None
+
+    @property
+    def access_key_id(self) -> str:
+        return self.identity("granted").access_key_id
+
+    @property
+    def secret_access_key(self) -> str:
+        return self.identity("granted").secret_access_key
+
+    @property
+    def session_token(self) -> str | None:
+        return self.identity("granted").session_token
+
+    @property
+    def denied_access_key_id(self) -> str:
+        return self.identity("denied").access_key_id
+
+    @property
+    def denied_secret_access_key(self) -> str:
+        return self.identity("denied").secret_access_key
 
     @property
     def principal(self) -> str:
-        """The Kafka principal of the granted IAM identity, for ACLs."""
-        return f"User:{self.access_key_id}"
+        return self.identity("granted").principal
 
     @property
     def denied_principal(self) -> str:
-        return f"User:{self.denied_access_key_id}"
+        return self.identity("denied").principal
 
 
 class LocalKafkaError(RuntimeError):
     """scripts/local-kafka failed; the message carries its output (including the log tail)."""
 
 
-def _script_env(run_dir: Path | None, ports: Mapping[str, int] | None) -> dict[str, str]:
+def _script_env(
+    run_dir: Path | None, ports: Mapping[str, int] | None, policies: Path | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     if run_dir is not None:
         env["LOCAL_KAFKA_HOME"] = str(run_dir)
+    if policies is not None:
+        env["LOCAL_KAFKA_IAM_POLICIES"] = str(policies)
     for name, port in (ports or {}).items():
         env[f"LOCAL_KAFKA_{name.upper()}_PORT"] = str(port)
     return env
@@ -103,13 +149,15 @@ def run_local_kafka(
     *,
     run_dir: Path | None = None,
     ports: Mapping[str, int] | None = None,
+    policies: Path | None = None,
     timeout: float = UP_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``scripts/local-kafka COMMAND``; ``ports`` keys: plaintext, sasl_ssl, controller."""
+    """Run ``scripts/local-kafka COMMAND``; ``ports`` keys: plaintext, sasl_ssl, controller;
+    ``policies``: the IAM policies file (``LOCAL_KAFKA_IAM_POLICIES``)."""
     return subprocess.run(
         [str(LOCAL_KAFKA), command],
         cwd=REPO_ROOT,
-        env=_script_env(run_dir, ports),
+        env=_script_env(run_dir, ports, policies),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -122,32 +170,59 @@ def default_run_dir() -> Path:
     return Path(home) if home else REPO_ROOT / ".kafka" / "run"
 
 
+# Session tokens issued with each local access key id, so that ``aws_env(key, secret)`` puts the
+# complete temporary credentials in the environment (as a Lambda's environment has them).
+_ISSUED_SESSION_TOKENS: dict[str, str] = {}
+
+
 def load_broker(run_dir: Path) -> LocalKafka:
     """Describe the broker running from ``run_dir`` (files written by ``local-kafka up``)."""
     state = json.loads((run_dir / "broker.json").read_text())
     creds = json.loads(Path(state["credentials_file"]).read_text())
-    granted = creds["identities"]["granted"]
-    denied = creds["identities"]["denied"]
+    identities = {
+        name: IamIdentity(
+            name=name,
+            access_key_id=c["access_key_id"],
+            secret_access_key=c["secret_access_key"],
+            session_token=c.get("session_token"),
+        )
+        for name, c in creds["identities"].items()
+    }
+    for identity in identities.values():
+        if identity.session_token is not None:
+            _ISSUED_SESSION_TOKENS[identity.access_key_id] = identity.session_token
     return LocalKafka(
         plaintext_bootstrap=state["plaintext_bootstrap"],
         sasl_ssl_bootstrap=state["sasl_ssl_bootstrap"],
         ca_file=state["ca_file"],
         region=state["region"],
-        access_key_id=granted["access_key_id"],
-        secret_access_key=granted["secret_access_key"],
-        denied_access_key_id=denied["access_key_id"],
-        denied_secret_access_key=denied["secret_access_key"],
+        cluster_arn=creds["cluster_arn"],
         run_dir=str(run_dir),
         log_file=state["log_file"],
+        identities=identities,
     )
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` TCP ports on 127.0.0.1 that were free a moment ago."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def broker_up(
-    run_dir: Path | None = None, ports: Mapping[str, int] | None = None
+    run_dir: Path | None = None,
+    ports: Mapping[str, int] | None = None,
+    policies: Path | None = None,
 ) -> tuple[LocalKafka, bool]:
     """Bring a broker up (or reuse a running one). Returns it and whether this call started it."""
     run_dir = run_dir or default_run_dir()
-    up = run_local_kafka("up", run_dir=run_dir, ports=ports)
+    up = run_local_kafka("up", run_dir=run_dir, ports=ports, policies=policies)
     if up.returncode != 0:
         raise LocalKafkaError(
             f"scripts/local-kafka up failed (exit {up.returncode}):\n{up.stdout}{up.stderr}"
@@ -243,7 +318,13 @@ def iam_config(broker: LocalKafka, **extra: Any) -> dict[str, Any]:
 def aws_env(
     access_key_id: str, secret_access_key: str, session_token: str | None = None
 ) -> Iterator[None]:
-    """Set exactly these AWS credentials in ``os.environ`` for the duration (others unset)."""
+    """Set exactly these AWS credentials in ``os.environ`` for the duration (others unset).
+
+    ``session_token=None`` means the one the local broker issued with ``access_key_id`` (if it
+    is one of its keys): temporary credentials are only ever complete with it. To present a key
+    without its session token, sign a token with :func:`sign_msk_token`."""
+    if session_token is None:
+        session_token = _ISSUED_SESSION_TOKENS.get(access_key_id)
     saved = {name: os.environ.get(name) for name in (*_AWS_ENV_VARS, "AWS_EC2_METADATA_DISABLED")}
     try:
         for name in _AWS_ENV_VARS:
@@ -268,89 +349,52 @@ def plaintext_admin(broker: LocalKafka, **extra: Any) -> AdminClient:
 
 
 @contextmanager
-def iam_admin(
-    broker: LocalKafka,
-    *,
-    access_key_id: str | None = None,
-    secret_access_key: str | None = None,
-    **extra: Any,
-) -> Iterator[AdminClient]:
-    """A production-shaped IAM AdminClient; AWS credentials (default: the granted identity) are
-    in the environment while the block runs, where the MSK signer finds them."""
-    with aws_env(
-        access_key_id or broker.access_key_id, secret_access_key or broker.secret_access_key
-    ):
+def identity_env(broker: LocalKafka, identity: str) -> Iterator[IamIdentity]:
+    """The AWS credentials of ``identity`` in the environment while the block runs."""
+    ident = broker.identity(identity)
+    with aws_env(ident.access_key_id, ident.secret_access_key, ident.session_token):
+        yield ident
+
+
+@contextmanager
+def iam_admin(broker: LocalKafka, identity: str = "granted", **extra: Any) -> Iterator[AdminClient]:
+    """A production-shaped IAM AdminClient; the AWS credentials of ``identity`` are in the
+    environment while the block runs, where the MSK signer finds them."""
+    with identity_env(broker, identity):
         yield AdminClient(iam_config(broker, **extra))
 
 
-def grant_acls(
-    broker: LocalKafka,
-    principal: str,
-    *,
-    topic: str = "*",
-    prefixed: bool = False,
-    group: str | None = "*",
-    operations: Sequence[AclOperation] = (AclOperation.ALL,),
-    timeout: float = 15.0,
-) -> None:
-    """Allow ``principal`` ``operations`` on ``topic`` (and consumer ``group``), the way an IAM
-    policy would. ``"*"`` is Kafka's wildcard resource; ``prefixed`` matches a name prefix."""
-    pattern = ResourcePatternType.PREFIXED if prefixed else ResourcePatternType.LITERAL
-    bindings = [
-        AclBinding(ResourceType.TOPIC, topic, pattern, principal, "*", op, AclPermissionType.ALLOW)
-        for op in operations
-    ]
-    if group is not None:
-        bindings.append(
-            AclBinding(
-                ResourceType.GROUP,
-                group,
-                ResourcePatternType.LITERAL,
-                principal,
-                "*",
-                AclOperation.ALL,
-                AclPermissionType.ALLOW,
-            )
-        )
-    admin = plaintext_admin(broker)
-    for future in admin.create_acls(bindings, request_timeout=timeout).values():
-        future.result(timeout=timeout)
-    _wait_for_acls(admin, principal, len(bindings), timeout)
+def check_iam(policies: Path, queries: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Ask the broker's own IAM emulation (``LocalIamTool check``, one JVM, no broker) for a
+    decision per query: ``{"identity", "action", "resource"}`` (IAM policy evaluation) or
+    ``{"identity", "operation", "resource_type", "name"}`` (a Kafka operation, as the authorizer
+    maps it). Each answer has ``allowed``, ``action``, ``resource`` and ``reason``."""
+    lib = REPO_ROOT / ".kafka" / "lib"
+    run = subprocess.run(
+        ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{lib}/*",
+         "topicsync.localkafka.LocalIamTool", "check", str(policies)],
+        input="".join(json.dumps(q) + "\n" for q in queries),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise LocalKafkaError(f"LocalIamTool check failed: {run.stderr}")
+    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
-def grant_topic_acls(broker: LocalKafka, principal: str, topic: str = "*", **kw: Any) -> None:
-    grant_acls(broker, principal, topic=topic, **kw)
-
-
-def _wait_for_acls(admin: AdminClient, principal: str, at_least: int, timeout: float) -> None:
-    # ACLs reach the authorizer through the metadata log; wait until they are visible.
-    deadline = time.monotonic() + timeout
-    flt = _principal_filter(principal)
-    while True:
-        found = admin.describe_acls(flt, request_timeout=timeout).result(timeout=timeout)
-        if len(found) >= at_least or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
-
-
-def _principal_filter(principal: str) -> AclBindingFilter:
-    # None = any name / host; the stubs type these as str.
-    return AclBindingFilter(
-        ResourceType.ANY,
-        None,  # type: ignore[arg-type]
-        ResourcePatternType.ANY,
-        principal,
-        None,  # type: ignore[arg-type]
-        AclOperation.ANY,
-        AclPermissionType.ANY,
-    )
-
-
-def revoke_acls(broker: LocalKafka, principal: str, timeout: float = 15.0) -> None:
-    """Remove every ACL of ``principal``."""
-    admin = plaintext_admin(broker)
-    for future in admin.delete_acls([_principal_filter(principal)]).values():
-        future.result(timeout=timeout)
+def local_iam_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    """``LocalIamTool ARGS`` (issue / check / validate) on the broker's classpath."""
+    lib = REPO_ROOT / ".kafka" / "lib"
+    return subprocess.run(
+        ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{lib}/*",
+         "topicsync.localkafka.LocalIamTool", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
 
 
 # ---- topics and data -------------------------------------------------------------------------
@@ -459,15 +503,20 @@ def sign_msk_token(
     action: str = "kafka-cluster:Connect",
     signed_at: datetime | None = None,
     expires: int = 900,
+    session_token: str | None = None,
 ) -> str:
     """An MSK IAM token built like aws_msk_iam_sasl_signer does (botocore SigV4QueryAuth, then
-    User-Agent appended unsigned), but with a chosen action and signing time, to forge bad ones."""
+    User-Agent appended unsigned), but with a chosen action, signing time and session token
+    (none unless given), to forge bad ones."""
     from botocore.auth import SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     signer = SigV4QueryAuth(
-        Credentials(access_key_id, secret_access_key), "kafka-cluster", region, expires=expires
+        Credentials(access_key_id, secret_access_key, session_token),
+        "kafka-cluster",
+        region,
+        expires=expires,
     )
     request = AWSRequest(
         method="GET", url=f"https://kafka.{region}.amazonaws.com/", params={"Action": action}

@@ -19,7 +19,6 @@ import java.util.Base64;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -40,8 +39,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A token is base64url(SigV4 presigned URL) as built by aws-msk-iam-sasl-signer. We rebuild the
  * canonical request exactly as botocore's SigV4QueryAuth signs it and check the signature against
- * the test credentials in the JAAS option {@code credentialsFile}. The principal is the access key
- * id; the token lives until X-Amz-Date + X-Amz-Expires.
+ * the test credentials in the JAAS option {@code credentialsFile} (access key id, secret and the
+ * session token issued with them: a token signed with temporary credentials must carry exactly that
+ * X-Amz-Security-Token). The principal is the identity the key was issued to ({@code User:<name>}),
+ * and, like MSK, authentication succeeds only if that identity's IAM policies (JAAS option
+ * {@code policiesFile}) allow {@code kafka-cluster:Connect} on the cluster ARN. The token lives
+ * until X-Amz-Date + X-Amz-Expires.
  */
 public final class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandler {
     private static final Logger LOG = LoggerFactory.getLogger(MskIamValidatorCallbackHandler.class);
@@ -52,8 +55,13 @@ public final class MskIamValidatorCallbackHandler implements AuthenticateCallbac
     private static final long MAX_CLOCK_SKEW_SECONDS = 300;
     private static final long MAX_EXPIRES_SECONDS = 7 * 24 * 3600;
 
-    private Map<String, String> secrets = Map.of();
+    /** Test credentials issued by scripts/local-kafka (LocalIamTool issue). */
+    private record Issued(String identity, String secret, String sessionToken) {
+    }
+
+    private Map<String, Issued> issued = Map.of();
     private String expectedRegion;
+    private LocalMskIam iam;
 
     @Override
     public void configure(Map<String, ?> configs, String saslMechanism, List<AppConfigurationEntry> jaasConfigEntries) {
@@ -65,18 +73,23 @@ public final class MskIamValidatorCallbackHandler implements AuthenticateCallbac
         if (file == null) {
             throw new IllegalArgumentException("JAAS option credentialsFile is required");
         }
+        Object policies = options.get("policiesFile");
+        if (policies == null) {
+            throw new IllegalArgumentException("JAAS option policiesFile is required");
+        }
+        iam = LocalMskIam.load(new File(policies.toString()));
         try {
             JsonNode root = new ObjectMapper().readTree(new File(file.toString()));
-            Map<String, String> loaded = new HashMap<>();
-            Iterator<JsonNode> identities = root.path("identities").elements();
-            while (identities.hasNext()) {
-                JsonNode id = identities.next();
-                loaded.put(id.path("access_key_id").asText(), id.path("secret_access_key").asText());
+            Map<String, Issued> loaded = new HashMap<>();
+            for (Map.Entry<String, JsonNode> e : root.path("identities").properties()) {
+                JsonNode id = e.getValue();
+                loaded.put(id.path("access_key_id").asText(), new Issued(e.getKey(),
+                    id.path("secret_access_key").asText(), id.path("session_token").asText(null)));
             }
             if (loaded.isEmpty()) {
                 throw new IllegalArgumentException("no identities in " + file);
             }
-            secrets = Map.copyOf(loaded);
+            issued = Map.copyOf(loaded);
             expectedRegion = root.path("region").asText(null);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read credentials file " + file, e);
@@ -203,10 +216,11 @@ public final class MskIamValidatorCallbackHandler implements AuthenticateCallbac
             throw new InvalidTokenException("token expired at " + expiresAt);
         }
 
-        String secret = secrets.get(accessKeyId);
-        if (secret == null) {
+        Issued creds = issued.get(accessKeyId);
+        if (creds == null) {
             throw new InvalidTokenException("unknown access key id " + accessKeyId);
         }
+        String secret = creds.secret();
         signedPairs.sort((a, b) -> {
             int c = a[0].compareTo(b[0]);
             return c != 0 ? c : a[1].compareTo(b[1]);
@@ -233,7 +247,28 @@ public final class MskIamValidatorCallbackHandler implements AuthenticateCallbac
                 given.getBytes(StandardCharsets.US_ASCII))) {
             throw new InvalidTokenException("signature mismatch for " + accessKeyId);
         }
-        return new Token(tokenValue, accessKeyId, signedAt.toEpochMilli(), expiresAt.toEpochMilli());
+        // Like STS: temporary keys are only valid together with the session token issued with them.
+        String sessionToken = params.get("X-Amz-Security-Token");
+        if (creds.sessionToken() != null) {
+            if (sessionToken == null || sessionToken.isEmpty()) {
+                throw new InvalidTokenException("no session token (X-Amz-Security-Token) for temporary key "
+                    + accessKeyId + " of identity " + creds.identity());
+            }
+            if (!MessageDigest.isEqual(creds.sessionToken().getBytes(StandardCharsets.UTF_8),
+                    sessionToken.getBytes(StandardCharsets.UTF_8))) {
+                throw new InvalidTokenException("session token is not the one issued with " + accessKeyId
+                    + " (identity " + creds.identity() + ")");
+            }
+        } else if (sessionToken != null) {
+            throw new InvalidTokenException("session token given for long-term key " + accessKeyId);
+        }
+        LocalMskIam.Check connect = iam.checkAction(creds.identity(), LocalMskIam.CONNECT, iam.clusterArn);
+        if (!connect.allowed()) {
+            LOG.warn(LocalMskIam.denialLine(creds.identity(), connect, "SASL authentication"));
+            throw new InvalidTokenException("identity " + creds.identity() + " may not " + LocalMskIam.CONNECT
+                + " to " + iam.clusterArn + " (" + connect.reason() + ")");
+        }
+        return new Token(tokenValue, creds.identity(), signedAt.toEpochMilli(), expiresAt.toEpochMilli());
     }
 
     private static String required(Map<String, String> params, String name) throws InvalidTokenException {
