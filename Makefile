@@ -64,9 +64,9 @@ demo: setup
 
 # The template and its assets, re-synthesized only when what goes into them changed.
 SYNTH_INPUTS := app.py cdk.json topics.yaml $(wildcard stacks/*.py) lambda/handler.py \
-	$(wildcard lambda/topic_sync/*.py) lambda/requirements.txt
+	lambda/drift_check.py $(wildcard lambda/topic_sync/*.py) lambda/requirements.txt
 cdk.out/TopicSync.template.json: $(SYNTH_INPUTS) | $(PY_STAMP) $(NODE_STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet -c allowPlaceholderImages=true
 
 # Starts (and stops) its own broker on free ports; extra flags: REHEARSE_ARGS="--work-dir DIR".
 rehearse: setup cdk.out/TopicSync.template.json

@@ -267,7 +267,11 @@ class Rehearsal:
         ]
         if not lines:
             return f"the broker logged no denial for {identity}"
-        return f"broker denied {identity}: {lines[-1][-400:]}"
+        # WARN lines decide; INFO ones are probes Kafka makes before checking further.
+        line = ([x for x in lines if " WARN " in x] or lines)[-1]
+        start = line.find("MSK IAM denied:")
+        detail = line[start + len("MSK IAM denied:") :].strip() if start >= 0 else line
+        return f"broker denied {identity}: {detail[:400]}"
 
     # -- setup
 
@@ -498,7 +502,7 @@ class Rehearsal:
                     raise CheckFailed(
                         f"failed, but not with an authorization error: {outcome.describe()}"
                     )
-                passed(f"denied ({outcome.error_code}); {self.denial(offsets, name)[:240]}")
+                passed(f"denied ({outcome.error_code}); {self.denial(offsets, name)[:400]}")
 
         consumed_only = [t for t in service.consumes if t not in service.produces]
         ungranted = [
