@@ -7,7 +7,9 @@
    synthesized Topics property, an Update that adds a topic, grows partitions and changes a
    config, a no-op re-sync), printing each plan first;
 4. check the result with the operator CLI: `topic-sync plan` must say "in sync" (exit 0);
-5. stop the broker, if this run started it.
+5. stop the broker, if this run started it;
+6. on a broker of its own that authorizes with the template's IAM policies, show the gateway's
+   task role writing its topic and denied creating one, in MSK's words (see make rehearse).
 
 Run it with the venv on PATH (the Makefile does). Options: --skip-synth (reuse the template in
 --cdk-out), --cdk-out DIR (default cdk.out), --verbose (show the Lambda's JSON logs).
@@ -18,11 +20,13 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,8 +39,10 @@ from unittest import mock
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# handler.py is the Lambda's entry module, next to the engine package but not part of it.
+# handler.py is the Lambda's entry module, next to the engine package but not part of it;
+# the repo root holds the rehearsal package.
 sys.path.insert(0, str(REPO / "lambda"))
+sys.path.insert(1, str(REPO))
 
 from topic_sync import render, spec_file  # noqa: E402
 from topic_sync.kafka_admin import KafkaTopicAdmin  # noqa: E402
@@ -56,6 +62,8 @@ ADDED_TOPIC = {"name": "user.notifications", "partitions": 2}
 GROWN_TOPIC, GROWN_TO = "eeg.raw.data", 6
 RETUNED_TOPIC, RETUNED_RETENTION_MS = "alerts.events", "7776000000"  # 90 days
 WORK_DIR = REPO / "build" / "demo"
+#: The service whose access step 7 shows (it produces to topics and may create none).
+DEMO_SERVICE = "gateway"
 
 
 class DemoError(Exception):
@@ -326,8 +334,27 @@ def cli_plan(spec: Path, bootstrap: str) -> None:
 # ---- main ------------------------------------------------------------------------------------
 
 
+def service_access(cdk_out: Path) -> None:
+    """The gateway's task role as MSK would enforce it: on its own broker, authorizing with the
+    template's IAM policies (what `make rehearse` checks for every service)."""
+    from rehearsal.run import Options, rehearse  # the repo root is on sys.path (see top)
+
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="demo-rehearsal-") as work:
+        options = Options(
+            cdk_out, REPO / "topics.yaml", Path(work), lifecycle=False, services=[DEMO_SERVICE]
+        )
+        report = rehearse(options, out=out)
+    wanted = ("produce to", "create topic")
+    for check in report.checks:
+        if not check.ok or any(w in check.name for w in wanted):
+            print(indent(check.line()))
+    if report.failed:
+        raise DemoError(f"{report.failed} access check(s) failed: run make rehearse")
+
+
 def run(args: argparse.Namespace) -> None:
-    total = 6
+    total = 7
     cdk_out = Path(args.cdk_out).resolve()
     heading(1, total, "Synthesize the CloudFormation template offline (no AWS account)")
     if args.skip_synth:
@@ -375,6 +402,9 @@ def run(args: argparse.Namespace) -> None:
 
         heading(6, total, "The operator CLI agrees: the cluster is in sync with the spec")
         cli_plan(spec_path, bootstrap)
+
+    heading(7, total, f"The {DEMO_SERVICE}'s task role, authorized as MSK IAM would (its policies)")
+    service_access(cdk_out)
     print("\nDemo complete. Next: the README's 'Operate it' section (topic-sync against MSK).")
 
 
