@@ -54,6 +54,10 @@ def with_retries(
     results: dict[str, TopicError | None] = {}
     pending = list(names)
     delays = full_jitter()
+    if deadline.expired():
+        # An earlier step used the whole budget: starting more work would overrun it.
+        out_of_time = TopicError("_TIMED_OUT", "not attempted: the deadline had passed")
+        return dict.fromkeys(pending, out_of_time)
     while pending:
         try:
             outcomes = call(pending)
