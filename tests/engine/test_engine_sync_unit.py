@@ -395,3 +395,14 @@ def test_a_deadline_refuses_nan_and_infinite_points_in_time() -> None:
     with pytest.raises(ValueError, match="finite"):
         Deadline(float("inf"))
     assert Deadline.after(-5).expired()
+
+
+def test_once_the_deadline_has_passed_no_further_step_sends_a_request(clock, top_jitter) -> None:
+    fake = FakeKafka({"grow": FakeTopic(1)}, clock=clock, latency=0.5)
+    fake.fail("create_topics", TIMED_OUT)  # the creates use up the whole budget
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("new", 1), TopicSpec("grow", 3)), clock, seconds=8)
+    assert fake.calls_to("create_partitions") == []
+    assert info.value.failures["grow"] == "_TIMED_OUT: not attempted: the deadline had passed"
+    assert "still failing at the deadline" in info.value.failures["new"]
+    assert clock.now - 1000.0 < 8 + 1.5  # only verify's one last look after the deadline
