@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
 
-# No sync needs more than a day; a bigger (or infinite) budget would mean "never give up".
-MAX_SECONDS = 86_400.0
+# No sync needs more than an hour (a Lambda gets 15 minutes); a bigger or infinite budget
+# would mean "never give up".
+MAX_SECONDS = 3_600.0
 
 
 @dataclass(frozen=True)
