@@ -406,3 +406,19 @@ def test_once_the_deadline_has_passed_no_further_step_sends_a_request(clock, top
     assert info.value.failures["grow"] == "_TIMED_OUT: not attempted: the deadline had passed"
     assert "still failing at the deadline" in info.value.failures["new"]
     assert clock.now - 1000.0 < 8 + 1.5  # only verify's one last look after the deadline
+
+
+def test_a_failure_to_re_read_a_raced_grow_keeps_the_other_grows_results(clock) -> None:
+    fake = FakeKafka({"raced": FakeTopic(3), "plain": FakeTopic(1)}, clock=clock)
+
+    def racer_grows_then_describe_breaks() -> None:
+        fake.topics["raced"].partitions = 6
+        fake.crash("describe", RuntimeError("boom"))
+
+    fake.before("create_partitions", racer_grows_then_describe_breaks)
+    report = run(fake, request(TopicSpec("raced", 6), TopicSpec("plain", 2)), clock)
+    assert report.results["plain"].ok
+    assert fake.topics["plain"].partitions == 2
+    # Kafka's own answer is kept for the raced one; verify then sees it converged anyway.
+    assert report.results["raced"].error is not None
+    assert fake.topics["raced"].partitions == 6
