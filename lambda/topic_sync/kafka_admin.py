@@ -30,6 +30,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from topic_sync.admin import Descriptions, Outcomes, TopicError
 from topic_sync.connection import Connection, client_config, masked
+from topic_sync.exceptions import ClusterUnreachableError
 from topic_sync.plan import ConfigChange, ObservedTopic, TopicAction
 
 logger = logging.getLogger(__name__)
@@ -369,6 +370,17 @@ class KafkaTopicAdmin:
             }
             out[name] = ObservedTopic(name, len(partitions), rf, dynamic)
         return out
+
+    def list_topic_names(self, timeout: float) -> list[str]:
+        """Every topic name on the cluster (the CLI's ``--prune`` needs them; the engine only
+        describes names it is given). Raises ClusterUnreachableError with one line."""
+        self._requests += 1
+        try:
+            metadata = self._client.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            cause = self.client_problem() or str(topic_error(exc))
+            raise ClusterUnreachableError(self.bootstrap_servers, cause) from None
+        return list(metadata.topics)
 
     def create_topics(self, actions: Sequence[TopicAction], timeout: float) -> Outcomes:
         by_name = {a.name: a for a in actions}

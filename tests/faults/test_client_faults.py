@@ -267,3 +267,24 @@ def test_consumer_offsets_are_never_touched_whatever_the_spec_says(kafka_broker)
     assert broker_state(admin, ["__consumer_offsets"]) == before
     assert "__transaction_state" not in broker_state(admin, ["__transaction_state"])
     assert _committed(kafka_broker, topic, group) == 5
+
+
+# ---- listing topics (the CLI's --prune) --------------------------------------------------------
+
+
+def test_listing_topic_names_goes_through_the_same_client(kafka_broker, log_lines) -> None:
+    name = unique_topic_name("listed")
+    create_topic(plaintext_admin(kafka_broker), name)
+    conn = Connection(kafka_broker.plaintext_bootstrap, auth=AuthMode.PLAINTEXT)
+    assert name in KafkaTopicAdmin(conn).list_topic_names(15)
+
+    started = time.monotonic()
+    unresolvable = KafkaTopicAdmin(Connection("nonexistent.invalid:9098", AuthMode.PLAINTEXT))
+    with pytest.raises(ClusterUnreachableError) as info:
+        unresolvable.list_topic_names(3)
+    assert time.monotonic() - started < 3 + 1.5
+    assert one_line(info.value) == (
+        "cannot reach Kafka at nonexistent.invalid:9098: "
+        "cannot resolve host nonexistent.invalid: Name or service not known"
+    )
+    assert len(settled_log(log_lines)) <= MAX_LOG_LINES
