@@ -42,19 +42,38 @@ from topic_sync.kafka_admin import KafkaTopicAdmin
 pytestmark = pytest.mark.integration
 
 RUN_DIR = REPO_ROOT / ".kafka" / "faults-run"
-PORTS = {"plaintext": 39192, "sasl_ssl": 39198, "controller": 39193}
+# TOPIC_SYNC_FAULTS_PORTS="PLAINTEXT,SASL_SSL,CONTROLLER" moves them.
+PORTS = dict(
+    zip(
+        ("plaintext", "sasl_ssl", "controller"),
+        map(int, os.environ.get("TOPIC_SYNC_FAULTS_PORTS", "39192,39198,39193").split(",")),
+        strict=True,
+    )
+)
 TOPICS = 150  # one create request, in flight when the broker stops
 TIMEOUT_S = 6  # the resource's TimeoutSeconds
 SLACK_S = 2.5  # the last request's timeout and the final look may end a little after it
 
 
+def _start(run_dir: Path, attempts: int = 3) -> LocalKafka:
+    """``up`` on the dedicated run dir; a port taken for a moment (these ports are in the
+    kernel's ephemeral range, so any client's outgoing connection may hold one) is retried."""
+    for attempt in range(1, attempts + 1):
+        try:
+            broker, _ = broker_up(run_dir, PORTS)
+            return broker
+        except LocalKafkaError as exc:
+            if "in use" not in str(exc) or attempt == attempts:
+                pytest.fail(str(exc)[-3000:], pytrace=False)
+            broker_down(run_dir)
+            time.sleep(2.0)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def dedicated_broker() -> Iterator[LocalKafka]:
     run_dir = Path(os.environ.get("TOPIC_SYNC_FAULTS_KAFKA_HOME", RUN_DIR))
-    try:
-        broker, _ = broker_up(run_dir, PORTS)
-    except LocalKafkaError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    broker = _start(run_dir)
     try:
         yield broker
     finally:
