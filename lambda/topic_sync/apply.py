@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from topic_sync.admin import Outcomes, TopicAdmin, TopicError
-from topic_sync.plan import ActionKind, Plan
+from topic_sync.plan import ActionKind, ObservedTopic, Plan, internal_reason, is_internal
 from topic_sync.retry import Deadline, full_jitter, sleep_within
 
 logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_CAP = 15.0  # seconds per admin request; the deadline cuts it shorter
 Sleep = Callable[[float], None]
+# Kafka's answer to create_partitions when the topic has that many or more already:
+# "Topic already has 6 partition(s)." / "Topic currently has 8 partitions, which is higher...".
+_HAS_PARTITIONS = re.compile(r"(already|currently) has \d+ partition")
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,17 @@ def with_retries(
     results: dict[str, TopicError | None] = {}
     pending = list(names)
     delays = full_jitter()
+    if deadline.expired():
+        # An earlier step used the whole budget: starting more work would overrun it.
+        out_of_time = TopicError("_TIMED_OUT", "not attempted: the deadline had passed")
+        return dict.fromkeys(pending, out_of_time)
     while pending:
-        outcomes = call(pending)
+        try:
+            outcomes = call(pending)
+        except Exception as exc:  # never lose the other topics' results to one odd failure
+            logger.warning("admin call failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            failed = TopicError(type(exc).__name__, " ".join(str(exc).split())[:300])
+            outcomes = dict.fromkeys(pending, failed)
         retry: list[str] = []
         last: dict[str, TopicError] = {}
         for name in pending:
@@ -93,11 +106,16 @@ def apply_plan(
         return deadline.timeout(REQUEST_TIMEOUT_CAP)
 
     by_name = {a.name: a for a in plan.actions}
-    creates = [a.name for a in plan.of_kind(ActionKind.CREATE)]
-    updates = plan.of_kind(ActionKind.UPDATE)
-    grows = {a.name: a.partitions for a in updates if a.adds_partitions}
+    # Defence in depth: a plan from anywhere never touches Kafka's internal topics.
+    for action in plan.mutations:
+        if is_internal(action.name):
+            errors[action.name] = TopicError("INTERNAL_TOPIC", internal_reason(action.name))
+    allowed = Plan(tuple(a for a in plan.actions if not is_internal(a.name)))
+    creates = [a.name for a in allowed.of_kind(ActionKind.CREATE)]
+    updates = allowed.of_kind(ActionKind.UPDATE)
+    grows = {a.name: a.partitions or 1 for a in updates if a.adds_partitions}
     alters = {a.name: a.config_changes for a in updates if a.config_changes}
-    deletes = [a.name for a in plan.of_kind(ActionKind.DELETE)]
+    deletes = [a.name for a in allowed.of_kind(ActionKind.DELETE)]
     adopted: set[str] = set()
 
     if creates:
@@ -116,7 +134,7 @@ def apply_plan(
     if grows:
         record(
             with_retries(
-                lambda names: admin.create_partitions({n: grows[n] or 1 for n in names}, timeout()),
+                lambda names: _grow(admin, {n: grows[n] for n in names}, timeout),
                 list(grows),
                 admin,
                 deadline,
@@ -148,3 +166,46 @@ def apply_plan(
         name: TopicResult(name, by_name[name].kind, error, adopted=name in adopted)
         for name, error in errors.items()
     }
+
+
+def _grow(admin: TopicAdmin, totals: Mapping[str, int], timeout: Callable[[], float]) -> Outcomes:
+    """create_partitions, reading a "topic already has N partitions" answer as the race it is.
+
+    Someone else (another sync) grew the topic first: exactly our target is success; more
+    than our target cannot be undone, so say so now instead of retrying until the deadline.
+    """
+    outcomes = admin.create_partitions(totals, timeout())
+    raced = [
+        name
+        for name, error in outcomes.items()
+        if error is not None
+        and error.code == "INVALID_PARTITIONS"
+        and _HAS_PARTITIONS.search(error.message)
+    ]
+    if not raced:
+        return outcomes
+    try:
+        described = admin.describe(raced, timeout(), configs_of=())
+    except Exception:  # cannot tell: keep Kafka's answers, and the others' successes
+        logger.warning("cannot re-read raced topics", exc_info=True)
+        return outcomes
+    for name in raced:
+        now = described.get(name)
+        if not isinstance(now, ObservedTopic):
+            continue  # cannot tell: keep Kafka's answer
+        target = totals[name]
+        if now.partitions == target:
+            logger.info("partitions already grown by someone else", extra={"topic": name})
+            outcomes[name] = None
+        elif now.partitions > target:
+            outcomes[name] = TopicError(
+                "PARTITIONS_EXCEEDED",
+                f"topic {name} now has {now.partitions} partitions, more than the spec's "
+                f"{target}; Kafka cannot remove partitions",
+            )
+        else:
+            # Kafka said it has enough but the metadata we read is older: ask again.
+            error = outcomes[name]
+            assert error is not None
+            outcomes[name] = TopicError(error.code, error.message, retriable=True)
+    return outcomes

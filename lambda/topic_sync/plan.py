@@ -16,6 +16,19 @@ from topic_sync.spec import SERVERLESS_CREATE_ONLY_CONFIGS, ClusterType, TopicSp
 
 # Broker defaults we need when a create-only config was never set on the topic.
 _KAFKA_DEFAULTS: Mapping[str, str] = {"cleanup.policy": "delete"}
+# Kafka's and MSK's own topics (__consumer_offsets, __transaction_state, ...).
+INTERNAL_PREFIX = "__"
+
+
+def is_internal(name: str) -> bool:
+    return name.startswith(INTERNAL_PREFIX)
+
+
+def internal_reason(name: str) -> str:
+    return (
+        f"{name} is an internal Kafka topic (its name starts with '{INTERNAL_PREFIX}'); "
+        "topic-sync never creates, changes or deletes it"
+    )
 
 
 @dataclass(frozen=True)
@@ -192,7 +205,11 @@ def build_plan(
         current = observed.get(spec.name)
         before = previous_by_name.get(spec.name)
         managed = frozenset(before.config) if before else frozenset()
-        if current is None:
+        if is_internal(spec.name):
+            # Defence in depth: whatever the spec says (validation should have refused it).
+            kind = ActionKind.RETAIN if rollback else ActionKind.REFUSED
+            actions.append(TopicAction(spec.name, kind, reasons=(internal_reason(spec.name),)))
+        elif current is None:
             actions.append(_create(spec))
         else:
             actions.append(_update(spec, current, managed, cluster_type, rollback))
@@ -275,6 +292,8 @@ def _update(
 def _dropped(
     name: str, current: ObservedTopic | None, prune: bool, rollback: bool
 ) -> TopicAction | None:
+    if is_internal(name):
+        return TopicAction(name=name, kind=ActionKind.RETAIN, reasons=(internal_reason(name),))
     if prune and not rollback:
         if current is None:
             return None  # already gone

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
+
+# No sync needs more than an hour (a Lambda gets 15 minutes); a bigger or infinite budget
+# would mean "never give up".
+MAX_SECONDS = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -20,9 +25,16 @@ class Deadline:
     at: float
     clock: Clock = field(default=time.monotonic, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.at):
+            raise ValueError(f"a deadline must be a finite point in time, got {self.at}")
+
     @classmethod
     def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
-        return cls(clock() + seconds, clock)
+        """``seconds`` from now, clamped to 0..MAX_SECONDS (inf and 1e308 included)."""
+        if math.isnan(seconds):
+            raise ValueError("a deadline needs a number of seconds, got nan")
+        return cls(clock() + min(max(seconds, 0.0), MAX_SECONDS), clock)
 
     def remaining(self) -> float:
         return max(0.0, self.at - self.clock())

@@ -9,6 +9,8 @@ logger = logging.getLogger(__name__)
 
 ROLLBACK_STATUS = "UPDATE_ROLLBACK_IN_PROGRESS"
 DELETING_STATUS = "DELETE_IN_PROGRESS"
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 2
 
 
 def region_of(stack_id: str) -> str | None:
@@ -22,22 +24,28 @@ def stack_status(stack_id: str) -> str | None:
 
     None (no permission, no network) must make the caller choose the data-safe path.
     """
-    # Imported here: boto3 costs ~0.3 s and most invocations never get here.
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
+        # Imported here: boto3 costs ~0.3 s and most invocations never get here.
+        import boto3
+        from botocore.config import Config
+
         client = boto3.client(
             "cloudformation",
             region_name=region_of(stack_id),
-            config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 2}),
+            # At most two tries of a few seconds: an unknown status takes the safe path anyway.
+            config=Config(
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+                retries={"total_max_attempts": 2, "mode": "standard"},
+            ),
         )
         stacks = client.describe_stacks(StackName=stack_id)["Stacks"]
-    except (BotoCoreError, ClientError) as error:
-        logger.warning("cannot read the stack status: %s", error)
+        status = str(stacks[0]["StackStatus"]) if stacks else None
+    except Exception as error:  # any failure (404 without a body, an HTML page, a timeout)
+        # is "unknown", never a crash: the caller then keeps the topics.
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        logger.warning("cannot read the stack status, assuming unknown: %s", reason)
         return None
-    status = str(stacks[0]["StackStatus"]) if stacks else None
     logger.info("stack status", extra={"stack_status": status})
     return status
 

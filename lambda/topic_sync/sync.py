@@ -210,11 +210,11 @@ def verify(
 ) -> dict[str, str]:
     """Re-read until the cluster matches (new topics visible in metadata) or the deadline.
 
-    Topics in ``failed`` (their apply failed for good) cannot settle by waiting: once only
-    they differ, stop. Topics in ``created`` were just created by us with their configs in
-    the same atomic request: only their partitions are re-read, not their configs (that
-    re-read was most of a Create's time). Returns what still differs, per topic; empty when
-    settled.
+    Topics in ``failed`` (their apply failed for good), and topics the plan now refuses,
+    cannot settle by waiting: once only they differ, stop. Topics in ``created`` were just
+    created by us with their configs in the same atomic request: only their partitions are
+    re-read, not their configs (that re-read was most of a Create's time). Returns what still
+    differs, per topic; empty when settled.
     """
     names = request.names_to_observe()
     specs = {t.name: t for t in request.desired}
@@ -226,5 +226,7 @@ def verify(
             observed[name] = replace(observed[name], config=dict(specs[name].config))
         again = plan_for(request, observed, rollback=rollback)
         remaining = {a.name: a.describe() for a in (*again.mutations, *again.refused)}
-        if set(remaining) <= failed or not sleep_within(deadline, next(delays), sleep):
+        # A refused difference (e.g. someone grew the topic past the spec) cannot settle either.
+        stuck = failed | {a.name for a in again.refused}
+        if set(remaining) <= stuck or not sleep_within(deadline, next(delays), sleep):
             return remaining

@@ -8,6 +8,8 @@ describe_configs), and can be scripted to fail:
     fake.fail("create_topics", THROTTLED, topic="orders", times=3)  # then succeeds
     fake.fail("create_topics", AUTHZ_FAILED, topic="payments")      # every time
     fake.create_concurrently("orders", partitions=3)                # "already exists" race
+    fake.before("create_partitions", lambda: ...)                   # a racer acts first
+    fake.crash("create_topics", ValueError("bad"))                  # the client raises
     fake.disconnect()                                               # connection failure
 
 ``FakeClock`` is the matching time source: pass ``clock.sleep`` as the engine's ``sleep`` and
@@ -16,7 +18,7 @@ describe_configs), and can be scripted to fail:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,6 +115,8 @@ class FakeKafka:
         self._clock = clock
         self._latency = latency
         self._call_error: TopicError | None = None
+        self._before: dict[Operation, list[Callable[[], None]]] = {}
+        self._crashes: dict[Operation, list[BaseException]] = {}
 
     # -- scripting -----------------------------------------------------------------------
 
@@ -137,6 +141,23 @@ class FakeKafka:
         self._races[name] = FakeTopic(
             partitions, self.default_replication_factor, dict(config or {})
         )
+
+    def before(self, operation: Operation, action: Callable[[], None]) -> None:
+        """Run ``action`` (someone else's change) just before the next ``operation`` call."""
+        self._before.setdefault(operation, []).append(action)
+
+    def crash(self, operation: Operation, error: BaseException) -> None:
+        """The next ``operation`` call raises ``error`` instead of answering (a client bug,
+        or librdkafka refusing a request it cannot build)."""
+        self._crashes.setdefault(operation, []).append(error)
+
+    def grow_concurrently(self, name: str, partitions: int) -> None:
+        """Someone else grows ``name`` to ``partitions`` just before our next grow."""
+
+        def grow() -> None:
+            self.topics[name].partitions = partitions
+
+        self.before("create_partitions", grow)
 
     def disconnect(self, problem: str = "_TRANSPORT: Connection refused") -> None:
         """Every request fails with a retriable transport error until ``reconnect``."""
@@ -239,7 +260,9 @@ class FakeKafka:
             topic = self.topics.get(name)
             if error is None and topic is None:
                 error = unknown_topic(name)
-            if error is None and topic is not None and total <= topic.partitions:
+            if error is None and topic is not None and total == topic.partitions:
+                error = TopicError("INVALID_PARTITIONS", f"Topic already has {total} partition(s).")
+            if error is None and topic is not None and total < topic.partitions:
                 error = TopicError(
                     "INVALID_PARTITIONS",
                     f"Topic currently has {topic.partitions} partitions, "
@@ -289,6 +312,13 @@ class FakeKafka:
 
     def _start(self, operation: Operation, names: Sequence[str], timeout: float) -> None:
         assert timeout > 0, f"{operation} called with timeout {timeout}"
+        hooks = self._before.get(operation)
+        if hooks:
+            hooks.pop(0)()
+        crashes = self._crashes.get(operation)
+        if crashes:
+            self.calls.append(Call(operation, tuple(names)))
+            raise crashes.pop(0)
         self._requests += 1
         self.calls.append(Call(operation, tuple(names)))
         if self._clock is not None:

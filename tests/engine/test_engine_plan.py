@@ -122,6 +122,43 @@ def test_prune_deletes_only_dropped_topics_of_this_resource() -> None:
     assert not kept.mutations
 
 
+def test_internal_topics_are_refused_whatever_the_spec_says() -> None:
+    observed = {"__consumer_offsets": ObservedTopic("__consumer_offsets", 50, 1)}
+    desired = [
+        TopicSpec("__consumer_offsets", 60, None, {"retention.ms": "60000"}),
+        TopicSpec("__transaction_state", 4),
+        TopicSpec("ok", 1),
+    ]
+    plan = build_plan(desired, observed, cluster_type=PROVISIONED)
+    assert kinds(plan) == {
+        "__consumer_offsets": ActionKind.REFUSED,
+        "__transaction_state": ActionKind.REFUSED,
+        "ok": ActionKind.CREATE,
+    }
+    assert plan.refused[0].describe() == (
+        "! refused __consumer_offsets: __consumer_offsets is an internal Kafka topic (its name "
+        "starts with '__'); topic-sync never creates, changes or deletes it"
+    )
+
+
+def test_internal_topics_are_never_deleted_or_changed_in_a_rollback() -> None:
+    observed = {"__consumer_offsets": ObservedTopic("__consumer_offsets", 50, 1, {"a": "1"})}
+    previous = [TopicSpec("__consumer_offsets", 50), TopicSpec("__other", 1)]
+    pruned = build_plan(
+        [], observed, cluster_type=SERVERLESS, previous=previous, prune=True, rollback=False
+    )
+    assert set(kinds(pruned).values()) == {ActionKind.RETAIN}
+    assert "internal Kafka topic" in pruned.actions[0].reasons[0]
+    rolled = build_plan(
+        [TopicSpec("__consumer_offsets", 60, None, {"retention.ms": "1"})],
+        observed,
+        cluster_type=SERVERLESS,
+        rollback=True,
+    )
+    assert kinds(rolled) == {"__consumer_offsets": ActionKind.RETAIN}
+    assert not rolled.mutations
+
+
 def test_to_data_is_plain() -> None:
     plan = build_plan(
         [TopicSpec("a", 2)], {"a": ObservedTopic("a", 1, 1)}, cluster_type=PROVISIONED
@@ -132,7 +169,7 @@ def test_to_data_is_plain() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-names = st.sampled_from(["a", "b", "c", "d", "e"])
+names = st.sampled_from(["a", "b", "c", "d", "e", "__consumer_offsets"])
 config_keys = st.sampled_from([*sorted(SERVERLESS_ALTERABLE_CONFIGS), "cleanup.policy"])
 config_values = st.sampled_from(["1", "2", "delete", "compact"])
 configs = st.dictionaries(config_keys, config_values, max_size=3)
@@ -194,7 +231,13 @@ def test_applying_a_plan_settles(scenario: Scenario) -> None:
     if not plan.refused:
         assert not again.mutations, again.describe()
         for spec in scenario.desired:
-            assert after[spec.name].partitions >= spec.partitions
+            if not spec.name.startswith("__"):  # internal topics are left as they are
+                assert after[spec.name].partitions >= spec.partitions
+
+
+@given(scenarios)
+def test_never_mutates_an_internal_topic(scenario: Scenario) -> None:
+    assert not [a for a in scenario.plan().mutations if a.name.startswith("__")]
 
 
 @given(scenarios)

@@ -20,8 +20,10 @@ from tests.engine.fake_admin import (
     FakeTopic,
 )
 from topic_sync import retry
-from topic_sync.exceptions import ClusterUnreachableError, SyncFailedError
-from topic_sync.plan import ActionKind
+from topic_sync.admin import TopicError
+from topic_sync.apply import apply_plan
+from topic_sync.exceptions import ClusterUnreachableError, PlanRefusedError, SyncFailedError
+from topic_sync.plan import ActionKind, Plan, TopicAction, internal_reason
 from topic_sync.retry import Deadline
 from topic_sync.spec import ClusterType, TopicSpec
 from topic_sync.sync import SyncReport, SyncRequest, sync
@@ -260,3 +262,163 @@ def test_asks_whether_this_is_a_rollback_only_when_something_would_be_refused_or
     assert report.rollback
     assert fake.topics["t"].partitions == 6
     assert "gone" in fake.topics
+
+
+# ---- defence in depth: Kafka's internal topics ------------------------------------------------
+
+
+def test_a_spec_naming_an_internal_topic_is_refused_and_nothing_changes(clock) -> None:
+    fake = FakeKafka({"__consumer_offsets": FakeTopic(50, config={"a": "1"})}, clock=clock)
+    spec = TopicSpec("__consumer_offsets", 60, None, {"retention.ms": "60000"})
+    with pytest.raises(PlanRefusedError) as info:
+        run(fake, request(spec, TopicSpec("__transaction_state", 4), TopicSpec("ok", 1)), clock)
+    assert "__consumer_offsets is an internal Kafka topic" in str(info.value)
+    assert "__transaction_state is an internal Kafka topic" in str(info.value)
+    assert fake.mutating_calls() == []
+    assert fake.topics["__consumer_offsets"] == FakeTopic(50, config={"a": "1"})
+
+
+def test_prune_and_destroy_keep_internal_topics(clock) -> None:
+    fake = FakeKafka({"__consumer_offsets": FakeTopic(50), "mine": FakeTopic(1)}, clock=clock)
+    old = (TopicSpec("__consumer_offsets", 50), TopicSpec("mine", 1))
+    report = run(fake, request(previous=old, prune=True), clock)
+    assert [a.name for a in report.plan.of_kind(ActionKind.DELETE)] == ["mine"]
+    assert [a.name for a in report.plan.of_kind(ActionKind.RETAIN)] == ["__consumer_offsets"]
+    assert set(fake.topics) == {"__consumer_offsets"}
+
+
+def test_apply_never_sends_a_mutation_for_an_internal_topic_whatever_the_plan(clock) -> None:
+    fake = FakeKafka({"__consumer_offsets": FakeTopic(50), "t": FakeTopic(1)}, clock=clock)
+    hand_made = Plan(
+        (
+            TopicAction("__consumer_offsets", ActionKind.DELETE),
+            TopicAction("__consumer_offsets_2", ActionKind.CREATE, partitions=1),
+            TopicAction("t", ActionKind.UPDATE, partitions=2, old_partitions=1),
+        )
+    )
+    results = apply_plan(hand_made, fake, Deadline.after(10, clock=clock), sleep=clock.sleep)
+    assert results["__consumer_offsets"].error == TopicError(
+        "INTERNAL_TOPIC", internal_reason("__consumer_offsets")
+    )
+    assert not results["__consumer_offsets_2"].ok
+    assert results["t"].ok
+    assert [c.names for c in fake.mutating_calls()] == [("t",)]
+    assert fake.topics["__consumer_offsets"].partitions == 50
+
+
+# ---- one topic's unexpected failure never loses the others' results ------------------------
+
+
+def test_an_exception_from_one_admin_call_is_reported_per_topic_and_the_rest_goes_on(
+    clock,
+) -> None:
+    fake = FakeKafka({"grow": FakeTopic(1)}, clock=clock)
+    fake.crash("create_topics", ValueError("Invalid NewTopic(new): num_partitions out of range"))
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("new", 10**9), TopicSpec("grow", 3)), clock)
+    assert info.value.failures == {
+        "new": "ValueError: Invalid NewTopic(new): num_partitions out of range"
+    }
+    assert info.value.succeeded == ["grow"]
+    assert fake.topics["grow"].partitions == 3
+    assert clock.now - 1000.0 < 5  # a definitive failure: no retrying until the deadline
+
+
+# ---- races with another sync ------------------------------------------------------------------
+
+
+def test_a_grow_someone_else_made_first_to_our_target_is_success(clock) -> None:
+    fake = FakeKafka({"t": FakeTopic(3)}, clock=clock)
+    fake.grow_concurrently("t", 6)
+    report = run(fake, request(TopicSpec("t", 6)), clock)
+    assert report.results["t"].ok
+    assert fake.topics["t"].partitions == 6
+    assert clock.now - 1000.0 < 5
+
+
+def test_a_grow_someone_else_took_past_our_target_fails_at_once_saying_so(
+    clock, top_jitter
+) -> None:
+    fake = FakeKafka({"t": FakeTopic(3)}, clock=clock)
+    fake.grow_concurrently("t", 8)
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("t", 6)), clock, seconds=60)
+    assert info.value.failures == {
+        "t": "PARTITIONS_EXCEEDED: topic t now has 8 partitions, more than the spec's 6; "
+        "Kafka cannot remove partitions"
+    }
+    assert fake.attempts("create_partitions", "t") == 1
+    assert clock.now - 1000.0 < 5  # said at once, not at the deadline
+
+
+def test_a_topic_grown_past_the_spec_after_our_grow_is_reported_without_waiting(
+    clock, top_jitter
+) -> None:
+    fake = FakeKafka({"t": FakeTopic(3)}, clock=clock)
+
+    def grow_after_us() -> None:
+        fake.topics["t"].partitions = 8  # someone grows it again right after we did
+
+    fake.before("describe", lambda: None)  # the first describe (observe) sees 3
+    fake.before("describe", grow_after_us)  # verify's describe sees 8
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("t", 6)), clock, seconds=60)
+    assert "partitions cannot decrease (8 -> 6)" in info.value.failures["t"]
+    assert clock.now - 1000.0 < 5
+
+
+def test_a_config_change_that_failed_but_a_racer_made_anyway_is_success(clock) -> None:
+    fake = FakeKafka({"t": FakeTopic(1, config={"retention.ms": "1"})}, clock=clock)
+    fake.fail("alter_configs", INVALID_CONFIG, topic="t", times=1)
+
+    def racer_sets_it() -> None:
+        fake.topics["t"].config["retention.ms"] = "2"
+
+    fake.before("alter_configs", racer_sets_it)
+    report = run(fake, request(TopicSpec("t", 1, None, {"retention.ms": "2"})), clock)
+    assert not report.results["t"].ok  # our own call failed...
+    assert fake.topics["t"].config == {"retention.ms": "2"}  # ...but the cluster is as wanted
+
+
+# ---- deadlines are bounded -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e308, retry.MAX_SECONDS * 10])
+def test_a_deadline_from_a_huge_number_is_clamped(seconds) -> None:
+    deadline = Deadline.after(seconds)
+    assert 0 < deadline.remaining() <= retry.MAX_SECONDS
+
+
+def test_a_deadline_refuses_nan_and_infinite_points_in_time() -> None:
+    with pytest.raises(ValueError, match="got nan"):
+        Deadline.after(float("nan"))
+    with pytest.raises(ValueError, match="finite"):
+        Deadline(float("inf"))
+    assert Deadline.after(-5).expired()
+
+
+def test_once_the_deadline_has_passed_no_further_step_sends_a_request(clock, top_jitter) -> None:
+    fake = FakeKafka({"grow": FakeTopic(1)}, clock=clock, latency=0.5)
+    fake.fail("create_topics", TIMED_OUT)  # the creates use up the whole budget
+    with pytest.raises(SyncFailedError) as info:
+        run(fake, request(TopicSpec("new", 1), TopicSpec("grow", 3)), clock, seconds=8)
+    assert fake.calls_to("create_partitions") == []
+    assert info.value.failures["grow"] == "_TIMED_OUT: not attempted: the deadline had passed"
+    assert "still failing at the deadline" in info.value.failures["new"]
+    assert clock.now - 1000.0 < 8 + 1.5  # only verify's one last look after the deadline
+
+
+def test_a_failure_to_re_read_a_raced_grow_keeps_the_other_grows_results(clock) -> None:
+    fake = FakeKafka({"raced": FakeTopic(3), "plain": FakeTopic(1)}, clock=clock)
+
+    def racer_grows_then_describe_breaks() -> None:
+        fake.topics["raced"].partitions = 6
+        fake.crash("describe", RuntimeError("boom"))
+
+    fake.before("create_partitions", racer_grows_then_describe_breaks)
+    report = run(fake, request(TopicSpec("raced", 6), TopicSpec("plain", 2)), clock)
+    assert report.results["plain"].ok
+    assert fake.topics["plain"].partitions == 2
+    # Kafka's own answer is kept for the raced one; verify then sees it converged anyway.
+    assert report.results["raced"].error is not None
+    assert fake.topics["raced"].partitions == 6
