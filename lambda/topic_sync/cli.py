@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 
 from topic_sync import render
 from topic_sync.apply import TopicResult, apply_plan
-from topic_sync.connection import AuthMode, Connection, client_config
+from topic_sync.connection import AuthMode, Connection
 from topic_sync.exceptions import SpecError, TopicSyncError, clip, one_line
 from topic_sync.kafka_admin import KafkaTopicAdmin
 from topic_sync.plan import ActionKind, Plan
@@ -226,19 +226,9 @@ def _managed_extras(
 
 
 def list_topic_names(connection: Connection, timeout: float) -> list[str]:
-    """Every topic name on the cluster (the engine only describes names it is given)."""
-    from confluent_kafka.admin import AdminClient
-
-    problems: list[str] = []
-    config = client_config(connection)
-    config["error_cb"] = lambda err: problems.append(f"{err.name()}: {err.str()}")
-    client = AdminClient(config)
-    try:
-        metadata = client.list_topics(timeout=timeout)
-    except KafkaException as error:
-        cause = problems[-1] if problems else str(error.args[0])
-        raise CliError(f"cannot list topics at {connection.bootstrap_servers}: {cause}") from None
-    return list(metadata.topics)
+    """Every topic name on the cluster (the engine only describes names it is given), through
+    the engine's client: one-line errors, deduplicated librdkafka logs."""
+    return KafkaTopicAdmin(connection).list_topic_names(timeout)
 
 
 def _target(args: argparse.Namespace) -> Target:

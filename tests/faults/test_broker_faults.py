@@ -25,14 +25,13 @@ from tests.support.kafka import (
     LocalKafka,
     LocalKafkaError,
     broker_down,
-    broker_process,
+    broker_pid,
     broker_up,
     consume_messages,
     create_topic,
     plaintext_admin,
     plaintext_config,
     produce_messages,
-    restart_on_same_data,
     unique_topic_name,
 )
 from topic_sync.connection import Connection
@@ -179,14 +178,16 @@ def test_broker_killed_mid_create_fails_in_budget_then_after_restart_converges(
 ) -> None:
     run_dir = Path(dedicated_broker.run_dir)
     props, kept, sent = _large_create(dedicated_broker, "killed")
-    pid, argv = broker_process(run_dir)
+    pid = broker_pid(run_dir)
     _use_client(monkeypatch, _after_first_create(pid, signal.SIGKILL))
     reason, elapsed = _fails_within_budget(props)
     assert reason.startswith(f"cannot reach Kafka at {dedicated_broker.plaintext_bootstrap}: ")
     print(f"killed: failed in {elapsed:.1f} s: {reason}")
 
     monkeypatch.undo()
-    restart_on_same_data(run_dir, argv)
+    restarted, started = broker_up(run_dir, PORTS)  # keeps a dead broker's data
+    assert started
+    assert restarted.plaintext_bootstrap == dedicated_broker.plaintext_bootstrap
     _converges(dedicated_broker, props, kept, sent)
 
 
@@ -195,7 +196,7 @@ def test_broker_paused_mid_create_fails_in_budget_then_a_rerun_converges(
 ) -> None:
     run_dir = Path(dedicated_broker.run_dir)
     props, kept, sent = _large_create(dedicated_broker, "paused")
-    pid, _ = broker_process(run_dir)
+    pid = broker_pid(run_dir)
     _use_client(monkeypatch, _after_first_create(pid, signal.SIGSTOP))
     try:
         reason, elapsed = _fails_within_budget(props)

@@ -561,46 +561,9 @@ def expect_authentication_failure(config: Mapping[str, Any], timeout: float = 15
     raise AssertionError(f"no authentication error within {timeout} s; errors seen: {errors}")
 
 
-# ---- faults: pausing, killing and restarting a broker ---------------------------------------
+# ---- faults: pausing and killing a broker ---------------------------------------------------
 
 
-def broker_process(run_dir: Path) -> tuple[int, list[str]]:
-    """The pid of the broker running from ``run_dir`` and its command line (to restart it)."""
-    pid = int((run_dir / "kafka.pid").read_text().strip())
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    return pid, [arg.decode() for arg in argv]
-
-
-def restart_on_same_data(
-    run_dir: Path, argv: Sequence[str], *, timeout: float = UP_TIMEOUT_S
-) -> int:
-    """Start a broker that died (SIGKILL) again on its own data; returns the new pid.
-
-    ``scripts/local-kafka up`` deletes the data directory of a dead broker (issue 9 #14, being
-    changed on main), so this relaunches the dead process's own command line the way ``up``
-    does (setsid nohup, not our child, output to logs/stdout.log) and writes its pid where
-    ``down`` finds it. Once ``up`` keeps the data, ``broker_up(run_dir, ports)`` does the same.
-    """
-    log = run_dir / "logs" / "stdout.log"
-    started = subprocess.run(
-        ["bash", "-c", 'setsid nohup "$@" >>"$LOG" 2>&1 </dev/null & echo $!', "relaunch", *argv],
-        cwd=REPO_ROOT,
-        env={**os.environ, "LOG": str(log)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    pid = int(started.stdout.strip())
-    (run_dir / "kafka.pid").write_text(f"{pid}\n")
-    broker = load_broker(run_dir)
-    deadline = time.monotonic() + timeout
-    probe = plaintext_admin(broker, log_level=0)  # "connection refused" until it listens
-    while True:
-        try:
-            probe.list_topics(timeout=2)
-            return pid
-        except KafkaException:
-            if time.monotonic() > deadline or not _pid_alive(pid):
-                raise LocalKafkaError(f"restarted broker (pid {pid}) did not answer") from None
-            time.sleep(0.2)
+def broker_pid(run_dir: Path) -> int:
+    """The pid of the broker running from ``run_dir`` (to pause or kill it)."""
+    return int((run_dir / "kafka.pid").read_text().strip())
