@@ -47,11 +47,14 @@ SPEC = load(REPO_ROOT / "topics.yaml")
 
 
 def lines_of(output: str) -> dict[str, str]:
-    """check name -> its report line."""
+    """check name -> its report line. A service's checks are named "<service>: <check>"."""
+    services = {s.name for s in SPEC.services}
     checks = {}
     for line in output.splitlines():
         if line.startswith(("PASS  ", "FAIL  ")):
-            checks[line[6:].split(": ", 1)[0]] = line
+            parts = line[6:].split(": ", 2)
+            name = ": ".join(parts[:2]) if parts[0] in services and len(parts) > 2 else parts[0]
+            checks[name] = line
     return checks
 
 

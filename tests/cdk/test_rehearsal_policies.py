@@ -113,7 +113,7 @@ def test_each_service_may_write_and_read_exactly_its_topics(policies: PoliciesFi
         }
         if service.consumes:
             assert resources_for(policies, service.name, "kafka-cluster:AlterGroup") == {
-                f"{group_prefix}/{service.name}*"
+                f"{group_prefix}/{service.name}.*"
             }
         assert not {
             "kafka-cluster:CreateTopic",
