@@ -132,13 +132,18 @@ class LocalKafkaError(RuntimeError):
 
 
 def _script_env(
-    run_dir: Path | None, ports: Mapping[str, int] | None, policies: Path | None = None
+    run_dir: Path | None,
+    ports: Mapping[str, int] | None,
+    policies: Path | None = None,
+    partition_quota: str | None = None,
 ) -> dict[str, str]:
     env = dict(os.environ)
     if run_dir is not None:
         env["LOCAL_KAFKA_HOME"] = str(run_dir)
     if policies is not None:
         env["LOCAL_KAFKA_IAM_POLICIES"] = str(policies)
+    if partition_quota is not None:
+        env["LOCAL_KAFKA_PARTITION_QUOTA"] = partition_quota
     for name, port in (ports or {}).items():
         env[f"LOCAL_KAFKA_{name.upper()}_PORT"] = str(port)
     return env
@@ -150,14 +155,16 @@ def run_local_kafka(
     run_dir: Path | None = None,
     ports: Mapping[str, int] | None = None,
     policies: Path | None = None,
+    partition_quota: str | None = None,
     timeout: float = UP_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``scripts/local-kafka COMMAND``; ``ports`` keys: plaintext, sasl_ssl, controller;
-    ``policies``: the IAM policies file (``LOCAL_KAFKA_IAM_POLICIES``)."""
+    ``policies``: the IAM policies file (``LOCAL_KAFKA_IAM_POLICIES``); ``partition_quota``:
+    ``N/SECONDS`` (``LOCAL_KAFKA_PARTITION_QUOTA``)."""
     return subprocess.run(
         [str(LOCAL_KAFKA), command],
         cwd=REPO_ROOT,
-        env=_script_env(run_dir, ports, policies),
+        env=_script_env(run_dir, ports, policies, partition_quota),
         capture_output=True,
         text=True,
         timeout=timeout,
