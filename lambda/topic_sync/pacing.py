@@ -146,6 +146,33 @@ class PartitionBudget:
             self.updated = now
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How a sync spends partition mutations: at ``rate``; for a sync that began in an earlier
+    invocation, from when it started and what its first plan needed."""
+
+    rate: PartitionRate
+    started_at: float | None = None
+    planned: int | None = None
+    clock: Clock = field(default=time.time, compare=False, repr=False)
+
+    def budget(self, remaining: int) -> PartitionBudget:
+        """The bucket now, given the ``remaining`` partitions the plan still needs."""
+        if self.started_at is None:
+            return PartitionBudget(self.rate, self.clock)
+        spent = max(0, (self.planned if self.planned is not None else remaining) - remaining)
+        return PartitionBudget.resumed(
+            self.rate, started_at=self.started_at, spent=spent, clock=self.clock
+        )
+
+
+def describe_wait(seconds: float) -> str:
+    """``4m10s`` / ``35s``: a wait as people read it."""
+    whole = max(0, math.ceil(seconds))
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
 def affordable(
     items: Sequence[T], cost: Callable[[T], int], budget: float, *, capacity: int
 ) -> list[T]:

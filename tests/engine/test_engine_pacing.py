@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.engine.fake_admin import FakeClock, FakeKafka, FakeTopic
 from topic_sync.exceptions import SpecError
 from topic_sync.pacing import (
     DEFAULT_RATES,
+    Pacing,
     PartitionBudget,
     PartitionRate,
     affordable,
@@ -16,15 +18,9 @@ from topic_sync.pacing import (
     total_cost,
 )
 from topic_sync.plan import ActionKind, TopicAction
-from topic_sync.spec import ClusterType
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from topic_sync.retry import Deadline
+from topic_sync.spec import ClusterType, TopicSpec
+from topic_sync.sync import Progress, SyncReport, SyncRequest, sync
 
 
 @pytest.mark.parametrize(
@@ -156,3 +152,77 @@ def test_cost_counts_new_added_and_deleted_partitions() -> None:
     assert partition_cost(delete, 12) == 12
     assert partition_cost(unchanged) == 0
     assert total_cost([create, grow, config_only, delete, unchanged], {"gone": 12}) == 23
+
+
+# ---- a paced sync over the in-memory cluster ----------------------------------------------
+
+
+def _paced(
+    fake: FakeKafka, topics: list[TopicSpec], clock: FakeClock, pacing: Pacing, seconds: float
+) -> SyncReport:
+    req = SyncRequest(desired=tuple(topics), cluster_type=ClusterType.SERVERLESS)
+    return sync(req, fake, Deadline.after(seconds, clock=clock), pacing=pacing, sleep=clock.sleep)
+
+
+def test_a_paced_sync_waits_for_refills_within_its_deadline_and_never_overspends() -> None:
+    clock = FakeClock()
+    fake = FakeKafka(clock=clock)
+    topics = [TopicSpec(f"t{i:02d}", 10) for i in range(10)]  # 100 partitions
+    report = _paced(fake, topics, clock, Pacing(PartitionRate(40, 10), clock=clock), 60)
+
+    assert report.complete
+    assert report.progress == Progress(100, 100, (), 0.0)
+    assert len(fake.topics) == 10
+    calls = [c.names for c in fake.calls_to("create_topics")]
+    assert [len(c) for c in calls] == [4, 4, 2]  # 40 at once, then 40 per refill
+    assert clock.sleeps == [pytest.approx(10.0), pytest.approx(5.0)]
+
+
+def test_a_paced_sync_leaves_what_the_deadline_cannot_afford_for_later() -> None:
+    clock = FakeClock()
+    fake = FakeKafka(clock=clock)
+    topics = [TopicSpec(f"t{i:02d}", 10) for i in range(10)]
+    report = _paced(fake, topics, clock, Pacing(PartitionRate(40, 300), clock=clock), 60)
+
+    assert not report.complete
+    assert report.progress is not None
+    assert report.progress.done == 40
+    assert report.progress.pending == tuple(f"t{i:02d}" for i in range(4, 10))
+    assert report.progress.next_window_s == pytest.approx(75.0)  # 10 partitions at 40/300 s
+    assert "made 40 of 100 partition changes" in report.progress.describe()
+    assert "next window in 1m15s" in report.progress.describe()
+    assert sorted(fake.topics) == [f"t{i:02d}" for i in range(4)]
+
+
+def test_a_later_call_resumes_from_what_the_first_spent() -> None:
+    clock = FakeClock()
+    fake = FakeKafka(clock=clock)
+    topics = [TopicSpec(f"t{i:02d}", 10) for i in range(10)]
+    started = clock.now
+    rate = PartitionRate(40, 300)
+    first = _paced(fake, topics, clock, Pacing(rate, clock=clock), 60)
+    assert first.progress is not None
+
+    clock.now = started + 30  # the waiter's next poll: only 4 partitions refilled
+    again = _paced(fake, topics, clock, Pacing(rate, started, 100, clock=clock), 20)
+    assert again.progress is not None
+    assert again.progress.done == 0
+    assert again.progress.total == 60
+
+    clock.now = started + 150  # 20 more since: two topics
+    later = _paced(fake, topics, clock, Pacing(rate, started, 100, clock=clock), 20)
+    assert later.progress is not None
+    assert later.progress.done == 20
+    assert len(fake.topics) == 6
+
+
+def test_config_changes_cost_nothing_and_are_never_held_back() -> None:
+    clock = FakeClock()
+    fake = FakeKafka({"a": FakeTopic(3, config={"retention.ms": "1"})}, clock=clock)
+    topics = [TopicSpec("a", 3, None, {"retention.ms": "2"}), TopicSpec("big", 50)]
+    report = _paced(fake, topics, clock, Pacing(PartitionRate(10, 300), clock=clock), 10)
+
+    assert fake.topics["a"].config == {"retention.ms": "2"}
+    assert report.progress is not None
+    assert report.progress.pending == ()  # 'big' exceeds the bucket: it goes alone when full
+    assert "big" in fake.topics
