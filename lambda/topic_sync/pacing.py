@@ -30,6 +30,7 @@ _RATE_RE = re.compile(r"(?P<partitions>[0-9]{1,7})/(?P<amount>[0-9]{1,6})(?P<uni
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 #: A window longer than the Provider framework's 2-hour total timeout makes no sense.
 MAX_WINDOW_SECONDS = 7200
+_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def affordable(
     total = 0
     for item in items:
         price = cost(item)
-        if total + price <= budget:
+        if total + price <= budget + _EPSILON:  # refills are floats
             chosen.append(item)
             total += price
         elif not chosen and price > capacity and budget >= capacity:

@@ -212,6 +212,7 @@ def sync(
 
 #: Time kept back from a paced sync's deadline for applying the last batch and verifying.
 PACING_RESERVE_SECONDS = 5.0
+MIN_PACING_SLEEP_SECONDS = 0.1
 
 
 def _apply_paced(
@@ -251,7 +252,7 @@ def _apply_paced(
             if next_window > room:
                 break
             logger.info("pacing", extra={"wait_s": round(next_window, 1), "left": len(queue)})
-            sleep(next_window)
+            sleep(max(next_window, MIN_PACING_SLEEP_SECONDS))  # never a tight loop
             continue
         price = sum(cost(a) for a in batch)
         budget.spend(price)  # what was asked for counts, as in Kafka's quota
