@@ -175,7 +175,7 @@ def sync(
     if pacing is None:
         results = apply_plan(plan, admin, deadline, sleep=sleep)
     else:
-        results, progress = _apply_paced(plan, observed, pacing, admin, deadline, sleep)
+        results, progress = apply_paced(plan, observed, pacing, admin, deadline, sleep=sleep)
     pending = frozenset(progress.pending if progress else ())
     adopted = [name for name, result in results.items() if result.adopted]
     if adopted:
@@ -215,13 +215,15 @@ PACING_RESERVE_SECONDS = 5.0
 MIN_PACING_SLEEP_SECONDS = 0.1
 
 
-def _apply_paced(
+def apply_paced(
     plan: Plan,
     observed: Observed,
     pacing: Pacing,
     admin: TopicAdmin,
     deadline: Deadline,
-    sleep: Sleep,
+    *,
+    sleep: Sleep = time.sleep,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> tuple[dict[str, TopicResult], Progress]:
     """Apply ``plan`` spending partition mutations from the bucket, in plan order.
 
@@ -259,6 +261,9 @@ def _apply_paced(
         results.update(apply_plan(Plan(tuple(batch)), admin, deadline, sleep=sleep))
         done += price
         queue = queue[len(batch) :]
+        if on_progress is not None:
+            ahead = budget.wait_for(sum(cost(a) for a in queue)) if queue else 0.0
+            on_progress(Progress(done, total, tuple(a.name for a in queue), ahead))
     next_window = budget.wait_for(cost(queue[0])) if queue else 0.0
     progress = Progress(done, total, tuple(a.name for a in queue), next_window)
     logger.info("progress", extra={"progress": progress.describe()})

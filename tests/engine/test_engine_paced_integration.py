@@ -7,6 +7,7 @@ cluster is in sync. Nothing is lost, nothing fails, and the broker barely has to
 from __future__ import annotations
 
 import copy
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.support.kafka import (
     run_local_kafka,
     unique_topic_name,
 )
+from topic_sync import cli
 from topic_sync.local_invoke import LocalLambdaContext
 
 pytestmark = pytest.mark.integration
@@ -100,3 +102,31 @@ def test_a_spec_over_several_quota_windows_completes_through_the_waiter(
     # The quota's lower bound for 59 partitions from a full bucket of 20 at 5/s is 7.8 s.
     print(f"paced create: {took:.1f} s over {rounds} waiter rounds (quota bound 7.8 s)")
     assert took >= 7.8 - 0.5
+
+
+def test_the_cli_applies_the_same_kind_of_spec_window_by_window_with_progress(
+    quota_broker: LocalKafka, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    time.sleep(4)  # a full bucket on the broker, as the CLI assumes
+    names = [unique_topic_name("cli-paced") for _ in range(12)]  # 48 partitions
+    spec = tmp_path / "topics.yaml"
+    spec.write_text(
+        "topics:\n" + "".join(f"  - name: {n}\n    partitions: 4\n" for n in names),
+        encoding="utf-8",
+    )
+    common = ["--spec", str(spec), "--bootstrap", quota_broker.plaintext_bootstrap]
+    common += ["--auth", "plaintext", "--timeout", "20"]
+    started = time.monotonic()
+    code = cli.main(["apply", *common, "--yes", "--partition-rate", RATE], out=io.StringIO())
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "48 partition changes at 20/4s: about 6s" in err
+    progress = [line for line in err.splitlines() if "partitions," in line]
+    assert len(progress) >= 3  # one line per batch (no terminal here)
+    assert progress[-1].startswith("topic-sync: [##############################] 48/48")
+    assert "ETA 0s" in progress[-1]
+    assert took >= 28 / 5 - 0.5  # 28 partitions beyond the first bucket at 5 per second
+    state = broker_state(plaintext_admin(quota_broker), names)
+    assert {n: s.partitions for n, s in state.items()} == dict.fromkeys(names, 4)
+    assert cli.main(["plan", *common], out=io.StringIO()) == 0  # in sync
