@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,21 +19,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from topic_sync.admin import TopicAdmin
 from topic_sync.connection import Connection
-from topic_sync.exceptions import SpecError, TopicSyncError, clip
+from topic_sync.exceptions import SpecError, SyncIncompleteError, TopicSyncError, clip
 from topic_sync.kafka_admin import KafkaTopicAdmin
 from topic_sync.metrics import emit_failed_sync_metrics, emit_sync_metrics
+from topic_sync.pacing import DEFAULT_RATES, Pacing
 from topic_sync.plan import Plan
 from topic_sync.resource import (
     PHYSICAL_ID_PREFIX,
     RemovalPolicy,
+    ResourceProperties,
     parse_properties,
     physical_id,
     previous_topics,
 )
 from topic_sync.retry import Deadline
 from topic_sync.rollback import DELETING_STATUS, is_update_rollback, stack_status
+from topic_sync.spec import ClusterType
 from topic_sync.summary import summarize
-from topic_sync.sync import SyncRequest, sync
+from topic_sync.sync import SyncReport, SyncRequest, sync
 
 logger = Logger(service="topic-sync")
 # The engine logs through stdlib loggers (the CLI shares it); give them the same JSON output.
@@ -48,6 +51,9 @@ SAFETY_MARGIN_SECONDS = 5.0
 MAX_REASON_BYTES = 1500
 TRUNCATED_MARK = " ...(truncated; full text in the logs)"
 REQUEST_TYPES = ("Create", "Update", "Delete")
+#: is_complete fails on its own this long before TotalTimeout (the framework's query
+#: interval plus a call), so the Reason says what was done instead of "Operation timed out".
+IS_COMPLETE_MARGIN_SECONDS = 90.0
 #: Set by the KafkaTopics construct: the provisioner's own log group, named in failure Reasons.
 LOG_GROUP_ENV = "TOPIC_SYNC_LOG_GROUP"
 
@@ -118,14 +124,17 @@ def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return _delete(cfn, context)
         return _create_or_update(cfn, context)
     except TopicSyncError as error:
-        message = str(error)
-        logger.error(
-            "sync failed",
-            extra={"reason": message[:100_000], "error_type": type(error).__name__},
-        )
-        # Same exception type (Lambda reports it as errorType), with the bounded message.
-        error.args = (bounded_reason(message, logs_hint()),)
+        _fail(error)
         raise
+
+
+def _fail(error: TopicSyncError) -> None:
+    message = str(error)
+    logger.error(
+        "sync failed", extra={"reason": message[:100_000], "error_type": type(error).__name__}
+    )
+    # Same exception type (Lambda reports it as errorType), with the bounded message.
+    error.args = (bounded_reason(message, logs_hint()),)
 
 
 def make_admin(connection: Connection) -> TopicAdmin:
@@ -135,7 +144,34 @@ def make_admin(connection: Connection) -> TopicAdmin:
 
 def _deadline(timeout_seconds: int, context: LambdaContext) -> Deadline:
     lambda_left = context.get_remaining_time_in_millis() / 1000.0 - SAFETY_MARGIN_SECONDS
-    return Deadline.after(max(1.0, min(float(timeout_seconds), lambda_left)))
+    seconds = max(1.0, min(float(timeout_seconds), lambda_left))
+    return Deadline.after(seconds, clock=time.monotonic)
+
+
+def _sync_request(
+    cfn: CloudFormationCustomResourceEvent, props: ResourceProperties, rollback: bool | None
+) -> SyncRequest:
+    """The sync a Create/Update asks for; ``rollback`` None: ask CloudFormation if needed."""
+    bootstrap = props.connection.bootstrap_servers
+    previous: tuple[Any, ...] = ()
+    if cfn.request_type != "Create":
+        previous = previous_topics(cfn.old_resource_properties, bootstrap)
+    stack_id = cfn.stack_id
+    if rollback is not None:
+        known = rollback
+        is_rollback: Callable[[], bool] = lambda: known  # noqa: E731 (decided by on_event)
+    elif cfn.request_type == "Update":
+        is_rollback = lambda: is_update_rollback(stack_id)  # noqa: E731
+    else:
+        is_rollback = lambda: False  # noqa: E731
+    return SyncRequest(
+        desired=props.topics,
+        cluster_type=props.cluster_type,
+        previous=previous,
+        prune=props.prune,
+        dry_run=props.dry_run,
+        is_rollback=is_rollback,
+    )
 
 
 def _create_or_update(
@@ -145,22 +181,10 @@ def _create_or_update(
     bootstrap = props.connection.bootstrap_servers
     if cfn.request_type == "Create":
         resource_id = physical_id(cfn.stack_id, cfn.logical_resource_id, bootstrap)
-        previous: tuple[Any, ...] = ()
     else:
         # Never change the id on Update: CloudFormation would then Delete the "old" resource.
         resource_id = cfn.physical_resource_id
-        previous = previous_topics(cfn.old_resource_properties, bootstrap)
-    stack_id = cfn.stack_id
-    request = SyncRequest(
-        desired=props.topics,
-        cluster_type=props.cluster_type,
-        previous=previous,
-        prune=props.prune,
-        dry_run=props.dry_run,
-        is_rollback=(lambda: is_update_rollback(stack_id))
-        if cfn.request_type == "Update"
-        else (lambda: False),
-    )
+    request = _sync_request(cfn, props, rollback=None)
     logger.info(
         "sync",
         extra={
@@ -174,8 +198,14 @@ def _create_or_update(
     )
     deadline = _deadline(props.timeout_seconds, context)
     started = time.monotonic()
+    started_at = time.time()
+    pacing = Pacing(props.partition_rate) if props.partition_rate else None
     try:
-        report = sync(request, make_admin(props.connection), deadline)
+        report = sync(
+            request, make_admin(props.connection), deadline, pacing=pacing, sleep=time.sleep
+        )
+        if not report.complete and props.total_timeout_seconds is None:
+            raise _incomplete(report, "no is_complete waiter follows this invocation")
     except TopicSyncError as error:
         emit_failed_sync_metrics(error, time.monotonic() - started)
         raise
@@ -183,8 +213,79 @@ def _create_or_update(
     data = summarize(
         report.plan, dry_run=report.dry_run, rollback=report.rollback, requests=report.requests
     )
+    if report.progress is not None:
+        # Read back by is_complete (the framework passes on_event's Data to every call).
+        data["Complete"] = "true" if report.complete else "false"
+        data["Progress"] = report.progress.describe()
+        data["StartedAt"] = f"{started_at:.3f}"
+        data["PartitionsPlanned"] = str(report.progress.total)
     logger.info("done", extra={"summary": data})
     return {"PhysicalResourceId": resource_id, "Data": data}
+
+
+def _incomplete(report: SyncReport, why: str) -> SyncIncompleteError:
+    progress = report.progress
+    assert progress is not None
+    left = ", ".join(progress.pending[:10]) + (
+        f" (+{len(progress.pending) - 10} more)" if len(progress.pending) > 10 else ""
+    )
+    return SyncIncompleteError(
+        f"the partition quota left work for later ({why}): {progress.describe()}; "
+        f"not yet applied: {left}. Nothing created is deleted: the next deploy continues "
+        "from here"
+    )
+
+
+@logger.inject_lambda_context(log_event=False)  # the event holds the ResponseURL: never log it
+def is_complete(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The Provider framework's waiter: continue a paced sync that on_event started.
+
+    Called every query interval with on_event's event and Data until it says IsComplete.
+    Each call re-observes, re-plans and applies what the quota affords now (idempotent).
+    Data is only allowed with IsComplete true.
+    """
+    try:
+        _check_event(event)
+        cfn = CloudFormationCustomResourceEvent(event)
+        data = event.get("Data") or {}
+        if cfn.request_type == "Delete" or data.get("Complete", "true") == "true":
+            return {"IsComplete": True}  # on_event finished it: no Kafka call at all
+        return _continue(cfn, data, context)
+    except TopicSyncError as error:
+        _fail(error)
+        raise
+
+
+def _continue(
+    cfn: CloudFormationCustomResourceEvent, data: Mapping[str, Any], context: LambdaContext
+) -> dict[str, Any]:
+    props = parse_properties(cfn.resource_properties)
+    try:
+        started_at = float(data["StartedAt"])
+        planned = int(data["PartitionsPlanned"])
+    except (KeyError, TypeError, ValueError):
+        raise SpecError(["Data: on_event's StartedAt / PartitionsPlanned are missing"]) from None
+    request = _sync_request(cfn, props, rollback=data.get("Rollback") == "true")
+    rate = props.partition_rate or DEFAULT_RATES[ClusterType.SERVERLESS]
+    assert rate is not None
+    deadline = _deadline(props.timeout_seconds, context)
+    report = sync(
+        request,
+        make_admin(props.connection),
+        deadline,
+        pacing=Pacing(rate, started_at, planned),
+        sleep=time.sleep,
+    )
+    progress = report.progress.describe() if report.progress else "in sync"
+    if report.complete:
+        logger.info("complete", extra={"progress": progress})
+        return {"IsComplete": True, "Data": {"Complete": "true", "Progress": progress}}
+    total = props.total_timeout_seconds or 0
+    # Fail with what is done and left before the framework's own "Operation timed out".
+    if time.time() + IS_COMPLETE_MARGIN_SECONDS > started_at + total:
+        raise _incomplete(report, f"TotalTimeout of {total} s reached")
+    logger.info("in progress", extra={"progress": progress})
+    return {"IsComplete": False}
 
 
 def _delete(cfn: CloudFormationCustomResourceEvent, context: LambdaContext) -> dict[str, Any]:

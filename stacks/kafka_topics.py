@@ -12,6 +12,7 @@ Between deploys, an EventBridge schedule runs the same engine in verify mode
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -38,6 +40,7 @@ from stacks.nag import (
 )
 from topic_sync.exceptions import SpecError
 from topic_sync.metrics import DRIFTED_TOPICS, NAMESPACE, OPERATION_DIMENSION, SERVICE, Operation
+from topic_sync.pacing import DEFAULT_RATES, PartitionRate
 
 # The MSK Serverless quotas live in the engine: parse_topics checks them for synth, the CLI and
 # the Lambda alike. Re-exported for callers of this module.
@@ -142,6 +145,24 @@ def topic_property(topic: TopicSpec) -> dict[str, Any]:
     return entry
 
 
+#: How often the framework's waiter calls is_complete while a paced sync runs.
+IS_COMPLETE_QUERY_INTERVAL = Duration.seconds(30)
+#: CloudFormation gives a custom resource at most an hour (ServiceTimeout 3600); keep a margin.
+MAX_TOTAL_TIMEOUT = Duration.minutes(55)
+_MIN_TOTAL_TIMEOUT = Duration.minutes(10)
+
+
+def default_total_timeout(topics: Sequence[TopicSpec], rate: PartitionRate | None) -> Duration:
+    """Time for every partition of ``topics`` at ``rate`` from a full bucket, plus 15% and
+    ten minutes; at least ten minutes, at most MAX_TOTAL_TIMEOUT."""
+    if rate is None:
+        return _MIN_TOTAL_TIMEOUT
+    needed = rate.seconds_for(sum(t.partitions for t in topics)) * 1.15 + 600
+    bounded = min(MAX_TOTAL_TIMEOUT.to_seconds(), max(_MIN_TOTAL_TIMEOUT.to_seconds(), needed))
+    interval = IS_COMPLETE_QUERY_INTERVAL.to_seconds()  # the framework wants a multiple of it
+    return Duration.seconds(int(math.ceil(bounded / interval) * interval))
+
+
 def validated_topic_properties(
     topics: Sequence[TopicSpec], cluster_type: ClusterType
 ) -> list[dict[str, Any]]:
@@ -184,6 +205,12 @@ class KafkaTopics(Construct):
     :param drift_check: run the engine in verify mode on a schedule (read-only IAM) and alarm
         when the cluster differs from ``topics``. Default: True.
     :param drift_check_schedule: when the drift check runs. Default: once a day.
+    :param partition_rate: partition creations and deletions the cluster allows, as
+        ``N/Ts`` (``250/300s``), or ``off``. The sync spends them as a bucket and continues
+        over several waiter calls when a spec needs more. Default: the cluster type's quota
+        (MSK Serverless: 250 per 5 minutes; Provisioned: not paced).
+    :param total_timeout: how long a deploy may wait for a paced sync. Default: the spec's
+        partitions at ``partition_rate``, plus 15% and ten minutes (10 to 55 minutes).
 
     Attributes: ``resource`` (depend on it), ``function`` (the provisioner),
     ``drift_check_function`` (None without the drift check) and ``alarms``: provisioner errors,
@@ -211,6 +238,8 @@ class KafkaTopics(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         drift_check: bool = True,
         drift_check_schedule: events.Schedule | None = None,
+        partition_rate: str | None = None,
+        total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if removal_policy not in (RemovalPolicy.RETAIN, RemovalPolicy.DESTROY):
@@ -219,6 +248,16 @@ class KafkaTopics(Construct):
         if timeout.to_seconds() > Duration.minutes(14).to_seconds():
             raise ValueError("timeout must leave room inside Lambda's 15 minutes (max 14 minutes)")
         topic_properties = validated_topic_properties(topics, cluster_type)
+        rate = (
+            PartitionRate.parse(partition_rate, source="partition_rate")
+            if partition_rate and partition_rate.lower() != "off"
+            else (None if partition_rate else DEFAULT_RATES[cluster_type])
+        )
+        total_timeout = total_timeout or default_total_timeout(topics, rate)
+        if not 60 <= total_timeout.to_seconds() <= MAX_TOTAL_TIMEOUT.to_seconds():
+            raise ValueError("total_timeout must be 1 to 55 minutes (CloudFormation waits 1 hour)")
+        if total_timeout.to_seconds() % IS_COMPLETE_QUERY_INTERVAL.to_seconds():
+            raise ValueError("total_timeout must be a whole number of 30-second waiter intervals")
         stack = Stack.of(self)
         arns = ClusterArnParts(self, cluster_arn)
 
@@ -267,14 +306,44 @@ class KafkaTopics(Construct):
             log_group=provisioner_logs,
         )
         self._grant(arns, topics, removal_policy=removal_policy, prune=prune, stack=stack)
+        # The waiter's side of a paced sync: same code, role, network and logs.
+        self.is_complete_function = lambda_.Function(
+            self,
+            "IsComplete",
+            description="topic-sync: continues a sync paced by the partition quota",
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler="handler.is_complete",
+            code=code,
+            memory_size=256,
+            timeout=self.function.timeout,
+            role=self.function.role,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets
+            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.security_group],
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "topic-sync",
+                PROVISIONER_LOG_GROUP_ENV: provisioner_logs.log_group_name,
+            },
+            log_group=provisioner_logs,
+        )
 
         self.provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
+            is_complete_handler=self.is_complete_function,
+            query_interval=IS_COMPLETE_QUERY_INTERVAL,
+            total_timeout=total_timeout,
             log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention),
             # The framework's default is FATAL, which hides why a reply failed.
             framework_lambda_logging_level=lambda_.ApplicationLogLevel.ERROR,
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=logs.LogGroup(self, "WaiterLogs", retention=log_retention),
+                level=sfn.LogLevel.ALL,
+            ),
         )
         if sync_token is None:
             pinned = self.node.try_get_context(SYNC_TOKEN_CONTEXT_KEY)
@@ -289,6 +358,8 @@ class KafkaTopics(Construct):
             "Prune": "true" if prune else "false",
             "SyncToken": sync_token,
             "TimeoutSeconds": str(int(timeout.to_seconds())),
+            "PartitionRate": str(rate) if rate else "off",
+            "TotalTimeoutSeconds": str(int(total_timeout.to_seconds())),
         }
         if client_config:
             properties["ClientConfig"] = dict(client_config)
@@ -298,9 +369,10 @@ class KafkaTopics(Construct):
             service_token=self.provider.service_token,
             resource_type="Custom::KafkaTopics",
             properties=properties,
-            # Fail fast instead of CloudFormation's default hour if a reply never arrives.
+            # The waiter's whole budget plus the framework's own margin; at most CloudFormation's
+            # hour.
             service_timeout=Duration.seconds(
-                timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds() + 300
+                min(3600, total_timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds() + 300)
             ),
         )
         self._acknowledge_framework_findings()
@@ -542,4 +614,36 @@ class KafkaTopics(Construct):
             iam5_resource_finding(self, f"{self.function.function_arn}:*"),
             "CDK provider framework may invoke any version of the one provisioning function, "
             "and nothing else",
+        )
+        acknowledge(
+            self.provider,
+            iam5_resource_finding(self, f"{self.is_complete_function.function_arn}:*"),
+            "CDK provider framework's waiter may invoke any version of the one is_complete "
+            "function, and nothing else",
+        )
+        for framework_id in ("framework-isComplete", "framework-onTimeout"):
+            framework = self.provider.node.find_child(framework_id)
+            assert isinstance(framework, lambda_.Function)
+            acknowledge(
+                self.provider,
+                iam5_resource_finding(self, f"{framework.function_arn}:*"),
+                "the CDK provider framework's waiter state machine may invoke any version of its "
+                "own framework function, and nothing else",
+            )
+        acknowledge(
+            self.provider,
+            "AwsSolutions-IAM5[Resource::*]",
+            "the waiter state machine's log delivery actions (logs:CreateLogDelivery and the "
+            "like) support no resource-level scoping; it writes only to its own log group",
+        )
+        acknowledge(
+            self.provider,
+            "AwsSolutions-SF2",
+            "CDK's provider framework offers no X-Ray option for its waiter; every execution "
+            "event is logged (level ALL) to the waiter's own log group instead",
+        )
+        acknowledge_lambda_runtime_findings(
+            self.is_complete_function,
+            invocation="the provider framework's waiter invokes it every query interval and "
+            "hands a failure to CloudFormation",
         )

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
@@ -27,10 +28,11 @@ from topic_sync.apply import TopicResult, apply_plan
 from topic_sync.connection import AuthMode, Connection
 from topic_sync.exceptions import SpecError, TopicSyncError, clip, one_line
 from topic_sync.kafka_admin import KafkaTopicAdmin
-from topic_sync.plan import ActionKind, Plan
+from topic_sync.pacing import DEFAULT_RATES, Pacing, PartitionRate, describe_wait, total_cost
+from topic_sync.plan import ActionKind, Observed, Plan
 from topic_sync.retry import Deadline
 from topic_sync.spec import ClusterType, TopicSpec
-from topic_sync.sync import SyncRequest, observe, plan_for, verify
+from topic_sync.sync import Progress, SyncRequest, apply_paced, observe, plan_for, verify
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -156,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", parents=[common], help="make the cluster match the spec")
     apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
+    apply.add_argument(
+        "--partition-rate",
+        metavar="N/Ts",
+        help="partition creations and deletions the cluster allows, e.g. 250/300s, or off "
+        "(default: the cluster type's quota: 250/300s on serverless, off on provisioned); "
+        "a larger spec is applied window by window with progress and an ETA",
+    )
     commands.add_parser(
         "verify", parents=[common], help="check the cluster matches the spec (exit 2 if not)"
     )
@@ -254,8 +263,14 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 def _observe_and_plan(target: Target, admin: KafkaTopicAdmin, deadline: Deadline) -> Plan:
+    return _observe_and_plan_with(target, admin, deadline)[0]
+
+
+def _observe_and_plan_with(
+    target: Target, admin: KafkaTopicAdmin, deadline: Deadline
+) -> tuple[Plan, Observed]:
     observed = observe(admin, target.request.names_to_observe(), deadline)
-    return plan_for(target.request, observed)
+    return plan_for(target.request, observed), observed
 
 
 def _plan_data(command: str, target: Target, plan: Plan) -> dict[str, Any]:
@@ -331,9 +346,10 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
         # Refuse up front: waiting for an answer nobody can type would hang CI.
         raise CliError("refusing to apply without confirmation: stdin is not a terminal; use --yes")
     target = _target(args)
+    rate = _partition_rate(args, target)
     admin = KafkaTopicAdmin(target.connection)
     deadline = Deadline.after(args.timeout)
-    plan = _observe_and_plan(target, admin, deadline)
+    plan, observed = _observe_and_plan_with(target, admin, deadline)
     text = args.output == "text"
     if text:
         print(render.plan_table(plan), file=out)
@@ -347,7 +363,20 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     if not args.yes and not _confirm(plan, target):
         raise CliError("apply cancelled; nothing was changed")
 
-    results = _apply_with_progress(plan, admin, deadline)
+    cost = total_cost(plan.mutations, {n: t.partitions for n, t in observed.items()})
+    if rate is not None and cost > rate.partitions:
+        # The quota decides how long this takes: wait for it, on top of --timeout.
+        eta = rate.seconds_for(cost)
+        print(
+            f"topic-sync: {cost} partition changes at {rate}: about {describe_wait(eta)} "
+            "(Ctrl-C stops; apply again continues)",
+            file=sys.stderr,
+            flush=True,
+        )
+        deadline = Deadline.after(args.timeout + eta * 1.2)
+        results = _apply_paced_with_progress(plan, observed, rate, admin, deadline)
+    else:
+        results = _apply_with_progress(plan, admin, deadline)
     # Topics whose apply failed for good cannot settle by waiting: verify stops on them.
     failed = frozenset(name for name, result in results.items() if not result.ok)
     remaining = verify(target.request, admin, deadline, failed=failed)
@@ -386,6 +415,54 @@ def _confirm(plan: Plan, target: Target) -> bool:
     except KeyboardInterrupt:
         return False
     return answer.strip().lower() in ("yes", "y")
+
+
+def _partition_rate(args: argparse.Namespace, target: Target) -> PartitionRate | None:
+    text = getattr(args, "partition_rate", None)
+    if text is None:
+        return DEFAULT_RATES[target.request.cluster_type]
+    if text.lower() == "off":
+        return None
+    try:
+        return PartitionRate.parse(text, source="--partition-rate")
+    except SpecError as error:
+        raise CliError("; ".join(error.problems)) from None
+
+
+def _apply_paced_with_progress(
+    plan: Plan, observed: Observed, rate: PartitionRate, admin: KafkaTopicAdmin, deadline: Deadline
+) -> dict[str, TopicResult]:
+    """The paced apply, with a progress line (and ETA) after every batch."""
+    started = time.monotonic()
+    tty = sys.stderr.isatty()
+
+    def show(progress: Progress) -> None:
+        left = progress.total - progress.done
+        eta = describe_wait(rate.seconds_for(left) + progress.next_window_s if left else 0)
+        width = 30
+        filled = width * progress.done // max(progress.total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        line = (
+            f"topic-sync: [{bar}] {progress.done}/{progress.total} partitions, "
+            f"{describe_wait(time.monotonic() - started)} elapsed, ETA {eta}"
+        )
+        sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
+        sys.stderr.flush()
+
+    try:
+        results, progress = apply_paced(
+            plan, observed, Pacing(rate), admin, deadline, on_progress=show
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise CliError(
+            "interrupted: what was applied stays; run apply again to continue from there"
+        ) from None
+    if tty:
+        sys.stderr.write("\n")
+    if progress.pending:
+        raise CliError(f"stopped at --timeout: {progress.describe()}; run apply again to continue")
+    return results
 
 
 def _apply_with_progress(

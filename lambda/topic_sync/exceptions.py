@@ -77,3 +77,8 @@ class SyncFailedError(TopicSyncError):
         ok = ", ".join(self.succeeded[:20]) or "none"
         more = f" (+{len(self.succeeded) - 20} more)" if len(self.succeeded) > 20 else ""
         super().__init__(f"{len(self.failures)} topic(s) failed: {failed}. Succeeded: {ok}{more}")
+
+
+class SyncIncompleteError(TopicSyncError):
+    """The partition quota left work for later and no later call will come; nothing created
+    is deleted, and the next deploy continues from there."""

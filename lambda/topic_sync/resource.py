@@ -14,6 +14,7 @@ from typing import Any
 
 from topic_sync.connection import AuthMode, Connection
 from topic_sync.exceptions import SpecError, clip
+from topic_sync.pacing import DEFAULT_RATES, PartitionRate
 from topic_sync.spec import (
     ClusterType,
     TopicSpec,
@@ -26,6 +27,8 @@ from topic_sync.spec import (
 
 DEFAULT_TIMEOUT_SECONDS = 60
 MAX_TIMEOUT_SECONDS = 900  # a Lambda never runs longer
+#: The Provider framework's waiter gives up after at most 2 hours.
+MAX_TOTAL_SECONDS = 7200
 PHYSICAL_ID_PREFIX = "topic-sync-"
 # us-east-1, eu-central-2, us-gov-west-1, cn-north-1: the signer puts it in a host name.
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
@@ -45,6 +48,10 @@ class ResourceProperties:
     prune: bool = False
     dry_run: bool = False
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    #: Partition mutations per window (None: not paced); default from the cluster type.
+    partition_rate: PartitionRate | None = None
+    #: Set when the Provider's is_complete waiter follows on_event: its whole budget.
+    total_timeout_seconds: int | None = None
     sync_token: str = ""
 
 
@@ -153,6 +160,14 @@ def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
         )
         timeout = DEFAULT_TIMEOUT_SECONDS
     topics: tuple[TopicSpec, ...] = _topics(problems, raw, cluster_type)
+    rate = _partition_rate(problems, raw.get("PartitionRate"), cluster_type)
+    raw_total = raw.get("TotalTimeoutSeconds")
+    total = None if raw_total in (None, "") else parse_int(raw_total)
+    if raw_total not in (None, "") and (total is None or not 1 <= total <= MAX_TOTAL_SECONDS):
+        problems.append(
+            f"TotalTimeoutSeconds: must be 1..{MAX_TOTAL_SECONDS}, got {clip(raw_total)}"
+        )
+        total = None
     connection: Connection | None = None
     if bootstrap:
         try:
@@ -170,7 +185,24 @@ def parse_properties(raw: Mapping[str, Any]) -> ResourceProperties:
         dry_run=dry_run,
         timeout_seconds=timeout,
         sync_token=_sync_token(raw.get("SyncToken")),
+        partition_rate=rate,
+        total_timeout_seconds=total,
     )
+
+
+def _partition_rate(
+    problems: list[str], value: Any, cluster_type: ClusterType
+) -> PartitionRate | None:
+    """``250/300s``, ``off`` (no pacing), or absent (the cluster type's default)."""
+    if value is None or value == "":
+        return DEFAULT_RATES[cluster_type]
+    if isinstance(value, str) and value.lower() == "off":
+        return None
+    try:
+        return PartitionRate.parse(value, source="PartitionRate")
+    except SpecError as error:
+        problems.extend(error.problems)
+        return None
 
 
 def previous_topics(old: Mapping[str, Any] | None, new_bootstrap: str) -> tuple[TopicSpec, ...]:

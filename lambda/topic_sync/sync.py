@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from topic_sync.admin import TopicAdmin, TopicError
 from topic_sync.apply import REQUEST_TIMEOUT_CAP, Sleep, TopicResult, apply_plan
 from topic_sync.exceptions import ClusterUnreachableError, PlanRefusedError, SyncFailedError
-from topic_sync.plan import ActionKind, Observed, ObservedTopic, Plan, build_plan
+from topic_sync.pacing import Pacing, affordable, describe_wait, partition_cost
+from topic_sync.plan import ActionKind, Observed, ObservedTopic, Plan, TopicAction, build_plan
 from topic_sync.retry import Deadline, full_jitter, sleep_within
 from topic_sync.spec import ClusterType, TopicSpec
 
@@ -46,6 +47,29 @@ class SyncRequest:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far a paced sync got: partition mutations made of those its plan needs."""
+
+    done: int
+    total: int
+    pending: tuple[str, ...] = ()
+    next_window_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+    def describe(self) -> str:
+        text = f"made {self.done} of {self.total} partition changes"
+        if self.pending:
+            text += (
+                f"; {len(self.pending)} topic(s) wait for the partition quota, next window in "
+                f"{describe_wait(self.next_window_s)}"
+            )
+        return text
+
+
+@dataclass(frozen=True)
 class SyncReport:
     """What was planned and what happened to each topic."""
 
@@ -54,6 +78,12 @@ class SyncReport:
     requests: int
     rollback: bool = False
     dry_run: bool = False
+    #: Set when the sync was paced; ``progress.pending`` topics are left for a later call.
+    progress: Progress | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.progress is None or self.progress.complete
 
 
 def observe(
@@ -111,9 +141,18 @@ def plan_for(request: SyncRequest, observed: Observed, *, rollback: bool = False
 
 
 def sync(
-    request: SyncRequest, admin: TopicAdmin, deadline: Deadline, *, sleep: Sleep = time.sleep
+    request: SyncRequest,
+    admin: TopicAdmin,
+    deadline: Deadline,
+    *,
+    pacing: Pacing | None = None,
+    sleep: Sleep = time.sleep,
 ) -> SyncReport:
-    """Make the cluster match ``request``; raise a TopicSyncError saying what did not work."""
+    """Make the cluster match ``request``; raise a TopicSyncError saying what did not work.
+
+    With ``pacing``, partition mutations are spent from its bucket: what the bucket cannot
+    afford before the deadline is left for a later call (``report.progress.pending``).
+    """
     names = request.names_to_observe()
     observed = observe(admin, names, deadline, sleep=sleep) if names else {}
     plan = plan_for(request, observed)
@@ -132,7 +171,12 @@ def sync(
     if request.dry_run or not plan.mutations:
         return SyncReport(plan, {}, admin.requests, rollback, request.dry_run)
 
-    results = apply_plan(plan, admin, deadline, sleep=sleep)
+    progress: Progress | None = None
+    if pacing is None:
+        results = apply_plan(plan, admin, deadline, sleep=sleep)
+    else:
+        results, progress = apply_paced(plan, observed, pacing, admin, deadline, sleep=sleep)
+    pending = frozenset(progress.pending if progress else ())
     adopted = [name for name, result in results.items() if result.adopted]
     if adopted:
         results.update(_converge_adopted(request, adopted, admin, deadline, rollback, sleep))
@@ -143,13 +187,19 @@ def sync(
         if result.ok and result.kind is ActionKind.CREATE and not result.adopted
     )
     remaining = verify(
-        request, admin, deadline, rollback=rollback, failed=failed, created=created, sleep=sleep
+        request,
+        admin,
+        deadline,
+        rollback=rollback,
+        failed=failed | pending,
+        created=created,
+        sleep=sleep,
     )
     failures: dict[str, str] = {}
     for action in plan.mutations:
         result = results.get(action.name)
-        if action.name not in remaining:
-            continue  # converged, even if a concurrent sync did the work
+        if action.name not in remaining or action.name in pending:
+            continue  # converged (even if a concurrent sync did the work), or not yet started
         if result is not None and result.error is not None:
             failures[action.name] = str(result.error)
         else:
@@ -157,7 +207,67 @@ def sync(
     if failures:
         succeeded = [a.name for a in plan.mutations if a.name not in failures]
         raise SyncFailedError(failures, succeeded)
-    return SyncReport(plan, results, admin.requests, rollback)
+    return SyncReport(plan, results, admin.requests, rollback, progress=progress)
+
+
+#: Time kept back from a paced sync's deadline for applying the last batch and verifying.
+PACING_RESERVE_SECONDS = 5.0
+MIN_PACING_SLEEP_SECONDS = 0.1
+
+
+def apply_paced(
+    plan: Plan,
+    observed: Observed,
+    pacing: Pacing,
+    admin: TopicAdmin,
+    deadline: Deadline,
+    *,
+    sleep: Sleep = time.sleep,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[dict[str, TopicResult], Progress]:
+    """Apply ``plan`` spending partition mutations from the bucket, in plan order.
+
+    Changes that cost no partitions (configs) go first and at once. A batch waits for the
+    bucket to refill only if that wait ends before the deadline (less a reserve); otherwise
+    the rest is left pending. Never a tight loop: every pass applies a batch or sleeps.
+    """
+    sizes = {name: topic.partitions for name, topic in observed.items()}
+
+    def cost(action: TopicAction) -> int:
+        return partition_cost(action, sizes.get(action.name))
+
+    free = [a for a in plan.mutations if cost(a) == 0]
+    queue = [a for a in plan.mutations if cost(a) > 0]
+    total = sum(cost(a) for a in queue)
+    budget = pacing.budget(total)
+    results = apply_plan(Plan(tuple(free)), admin, deadline, sleep=sleep) if free else {}
+    done = 0
+    while queue and not deadline.expired():
+        batch = affordable(queue, cost, budget.available(), capacity=budget.rate.partitions)
+        if not batch:
+            # Wait for a full bucket (fewer, larger requests) unless only a smaller refill
+            # comes before the deadline.
+            room = deadline.remaining() - PACING_RESERVE_SECONDS
+            next_window = budget.wait_for(sum(cost(a) for a in queue))
+            if next_window > room:
+                next_window = budget.wait_for(cost(queue[0]))
+            if next_window > room:
+                break
+            logger.info("pacing", extra={"wait_s": round(next_window, 1), "left": len(queue)})
+            sleep(max(next_window, MIN_PACING_SLEEP_SECONDS))  # never a tight loop
+            continue
+        price = sum(cost(a) for a in batch)
+        budget.spend(price)  # what was asked for counts, as in Kafka's quota
+        results.update(apply_plan(Plan(tuple(batch)), admin, deadline, sleep=sleep))
+        done += price
+        queue = queue[len(batch) :]
+        if on_progress is not None:
+            ahead = budget.wait_for(sum(cost(a) for a in queue)) if queue else 0.0
+            on_progress(Progress(done, total, tuple(a.name for a in queue), ahead))
+    next_window = budget.wait_for(cost(queue[0])) if queue else 0.0
+    progress = Progress(done, total, tuple(a.name for a in queue), next_window)
+    logger.info("progress", extra={"progress": progress.describe()})
+    return results, progress
 
 
 def _converge_adopted(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
@@ -185,3 +185,44 @@ def test_a_spec_too_big_for_the_schedule_input_fails_the_synth_with_the_way_out(
     with pytest.raises(SpecError, match="driftCheck=off"):
         _construct(topics)
     _construct(topics, drift_check=False)  # without the drift check the same spec is fine
+
+
+def _waiter(template: dict[str, Any]) -> Any:
+    (machine,) = (
+        r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    return machine
+
+
+@pytest.mark.synth
+def test_a_paced_sync_is_continued_by_the_frameworks_waiter_within_the_total_timeout() -> None:
+    template = _construct_template()
+    props = _custom_resource_properties(template)
+    assert props["PartitionRate"] == "250/300s"  # MSK Serverless's quota
+    # 9 partitions fit the first bucket: the default is the ten-minute floor.
+    assert props["TotalTimeoutSeconds"] == "600"
+    handlers = sorted(
+        r["Properties"]["Handler"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and "VpcConfig" in r["Properties"]
+    )
+    assert handlers == ["drift_check.handler", "handler.is_complete", "handler.on_event"]
+    definition = json.dumps(_waiter(template)["Properties"]["DefinitionString"])
+    assert '\\"IntervalSeconds\\":30' in definition  # the query interval
+    (custom,) = (r for r in template["Resources"].values() if r["Type"] == "Custom::KafkaTopics")
+    assert 600 < int(custom["Properties"]["ServiceTimeout"]) <= 3600
+
+
+@pytest.mark.synth
+def test_the_total_timeout_grows_with_the_spec_and_stops_below_cloudformations_hour() -> None:
+    big = tuple(TopicSpec(f"t{i:03d}", 6) for i in range(300))  # 1800 partitions
+    props = _custom_resource_properties(_construct_template(big, drift_check=False))
+    # (1800 - 250) partitions at 250 per 300 s = 1860 s, plus 15% and ten minutes = 2739 s,
+    # rounded up to the waiter's 30-second interval.
+    assert props["TotalTimeoutSeconds"] == "2760"
+    off = _custom_resource_properties(_construct_template(partition_rate="off"))
+    assert off["PartitionRate"] == "off"
+    with pytest.raises(ValueError, match="total_timeout must be 1 to 55 minutes"):
+        _construct_template(total_timeout=Duration.hours(2))
+    with pytest.raises(SpecError, match="partition_rate: must look like 250/300s"):
+        _construct_template(partition_rate="fast")
