@@ -33,6 +33,8 @@ RESULT_KEYS = (
     "asset_unzipped_mb",
     "asset_zipped_mb",
     "synth_s",
+    "quota_create_over_bound",
+    "quota_create_rounds",
 )
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bench import asset, kafka_ops
+from bench import asset, kafka_ops, quota
 from bench.kafka_ops import HandlerBench, Invocation, Namer
 from bench.report import (
     FLOOR_COLOR,
@@ -36,7 +36,7 @@ from bench.report import (
 
 BENCH_DIR = Path(__file__).resolve().parent
 BUILD_DIR = BENCH_DIR.parent / "build" / "bench"
-SCENARIOS = ("old", "scale", "asset", "synth")
+SCENARIOS = ("old", "scale", "quota", "asset", "synth")
 # CloudFormation's limit for the whole custom-resource response body.
 CFN_RESPONSE_LIMIT = 4096
 MB = 1024 * 1024
@@ -142,6 +142,8 @@ class Bench:
         self.unzipped = Series("4 asset unzipped", unit="MB")
         self.zipped = Series("4 asset zipped", unit="MB")
         self.synth = Series("5 make synth (warm cache)")
+        self.quota_create = Series("6 create 600 partitions, quota 100/10 s: ours / bound", unit="")
+        self.quota_rounds = Series("6 create under the quota: is_complete rounds", unit="")
         self.notes: dict[str, str] = {}
         self.profiles: list[str] = []
 
@@ -227,6 +229,17 @@ class Bench:
             f"scale run {run + 1}: create {created.seconds:.2f}s re-sync {resynced.seconds:.2f}s"
         )
 
+    # ---- scenario 6 ------------------------------------------------------------------------
+
+    def quota_bound(self) -> None:
+        run = quota.quota_create(self.handler.handler, self.scratch / "quota-broker")
+        self.quota_create.add(run.over_bound)
+        self.quota_rounds.add(run.rounds)
+        progress(
+            f"quota create: {run.seconds:.1f}s for a bound of {run.bound_s:.0f}s "
+            f"({run.over_bound:.2f}), {run.rounds} is_complete rounds"
+        )
+
     # ---- scenarios 4-5 ---------------------------------------------------------------------
 
     def cold_start(self) -> None:
@@ -306,6 +319,8 @@ class Bench:
             left = kafka_ops.delete_prefixed(self.bootstrap, self.namer.prefix)
             if left:
                 progress(f"deleted {left} leftover benchmark topics")
+        if "quota" not in skip:
+            self.quota_bound()
         if "asset" not in skip:
             self.cold_start()
         if "synth" not in skip:
@@ -329,6 +344,8 @@ class Bench:
             self.unzipped,
             self.zipped,
             self.synth,
+            self.quota_create,
+            self.quota_rounds,
         ]
 
     def results(self) -> dict[str, Any]:
@@ -350,6 +367,8 @@ class Bench:
             "asset_unzipped_mb": med(self.unzipped),
             "asset_zipped_mb": med(self.zipped),
             "synth_s": med(self.synth),
+            "quota_create_over_bound": med(self.quota_create),
+            "quota_create_rounds": med(self.quota_rounds),
             # Beyond the keys:
             "create_ours_s": med(self.ours),
             "create_floor_s": med(self.floor),
@@ -383,6 +402,9 @@ class Bench:
             ),
             Target("4 import, s", results["import_s"], "<", 0.5),
             Target("4 asset unzipped, MB", results["asset_unzipped_mb"], "<", 20),
+            Target(
+                "6 quota-bound create: ours / bound", results["quota_create_over_bound"], "<=", 1.15
+            ),
         ]
 
 

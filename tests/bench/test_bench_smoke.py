@@ -18,7 +18,16 @@ pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = (REPO_ROOT / "bench" / "results.json", REPO_ROOT / "bench" / "results.png")
-SKIPPED = {"import_s", "asset_unzipped_mb", "asset_zipped_mb", "synth_s"}
+SKIPPED = {
+    "import_s",
+    "asset_unzipped_mb",
+    "asset_zipped_mb",
+    "synth_s",
+    # A broker of its own and ~50 s of quota: tests/engine/test_engine_paced_integration.py
+    # covers the same path.
+    "quota_create_over_bound",
+    "quota_create_rounds",
+}
 
 
 def _digest(path: Path) -> str | None:
@@ -50,6 +59,7 @@ def test_tiny_bench_run_writes_results_and_cleans_up(
             "--settle=0",
             "--skip=asset",
             "--skip=synth",
+            "--skip=quota",
         ],
         cwd=REPO_ROOT,
         capture_output=True,
