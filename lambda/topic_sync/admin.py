@@ -65,3 +65,7 @@ class TopicAdmin(Protocol):
     def auth_failed(self) -> bool:
         """True once the cluster rejected our credentials: retrying cannot help."""
         ...
+
+    def throttled_for(self) -> float:
+        """Seconds left of the last throttle the broker put on us (KIP-599 quotas), else 0."""
+        ...

@@ -14,6 +14,7 @@ from topic_sync.retry import Deadline, full_jitter, sleep_within
 
 logger = logging.getLogger(__name__)
 
+THROTTLED = "THROTTLING_QUOTA_EXCEEDED"  # KIP-599, from clients on new request versions
 REQUEST_TIMEOUT_CAP = 15.0  # seconds per admin request; the deadline cuts it shorter
 Sleep = Callable[[float], None]
 # Kafka's answer to create_partitions when the topic has that many or more already:
@@ -79,7 +80,10 @@ def with_retries(
             else:
                 results[name] = error
         pending = retry
-        if pending and not sleep_within(deadline, next(delays), sleep):
+        wait = next(delays)
+        if any(last[name].code == THROTTLED for name in pending):
+            wait = max(wait, admin.throttled_for())  # retry after the broker's throttle time
+        if pending and not sleep_within(deadline, wait, sleep):
             for name in pending:
                 error = last[name]
                 results[name] = TopicError(

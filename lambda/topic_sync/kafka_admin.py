@@ -198,6 +198,7 @@ class KafkaTopicAdmin:
         config = client_config(connection)
         config["error_cb"] = self._on_client_error
         config["throttle_cb"] = self._on_throttle
+        self._throttled_until = 0.0
         logger.info("connecting", extra={"client_config": masked(config)})
         # librdkafka's own log lines go through Python logging (JSON in Lambda), not raw stderr,
         # each distinct line once (then a count), never a flood.
@@ -224,9 +225,16 @@ class KafkaTopicAdmin:
             self._fatal = TopicError(code, self._problem, retriable=False)
 
     def _on_throttle(self, event: Any) -> None:
-        # KIP-599 quotas: librdkafka waits the throttle time out before its next request.
+        # KIP-599 quotas: librdkafka waits the throttle time out before its next request; the
+        # engine learns it too (throttled_for), so pacing and retries wait instead of queueing.
         if event.throttle_time > 0:
             logger.warning("throttled by the broker", extra={"throttle": str(event)})
+            until = time.monotonic() + float(event.throttle_time)
+            self._throttled_until = max(self._throttled_until, until)
+
+    def throttled_for(self) -> float:
+        self._client.poll(0)  # deliver throttle_cb events
+        return max(0.0, self._throttled_until - time.monotonic())
 
     def client_problem(self) -> str | None:
         self._client.poll(0)

@@ -259,6 +259,9 @@ def apply_paced(
         price = sum(cost(a) for a in batch)
         budget.spend(price)  # what was asked for counts, as in Kafka's quota
         results.update(apply_plan(Plan(tuple(batch)), admin, deadline, sleep=sleep))
+        throttled = admin.throttled_for()
+        if throttled > 0:  # someone else spent the cluster's quota too: the broker knows best
+            budget.throttled(throttled)
         done += price
         queue = queue[len(batch) :]
         if on_progress is not None:

@@ -112,6 +112,7 @@ class FakeKafka:
         self._races: dict[str, FakeTopic] = {}
         self._problem: str | None = None
         self._auth_failed = False
+        self.throttle_s = 0.0
         self._clock = clock
         self._latency = latency
         self._call_error: TopicError | None = None
@@ -208,6 +209,10 @@ class FakeKafka:
 
     def auth_failed(self) -> bool:
         return self._auth_failed
+
+    def throttled_for(self) -> float:
+        """What a test set in ``throttle_s`` (the broker's KIP-599 throttle time)."""
+        return self.throttle_s
 
     def describe(
         self, names: Sequence[str], timeout: float, *, configs_of: Collection[str] | None = None

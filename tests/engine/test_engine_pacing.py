@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.engine.fake_admin import FakeClock, FakeKafka, FakeTopic
+from tests.engine.fake_admin import THROTTLED, FakeClock, FakeKafka, FakeTopic
 from topic_sync.exceptions import SpecError
 from topic_sync.pacing import (
     DEFAULT_RATES,
@@ -226,3 +226,26 @@ def test_config_changes_cost_nothing_and_are_never_held_back() -> None:
     assert report.progress is not None
     assert report.progress.pending == ()  # 'big' exceeds the bucket: it goes alone when full
     assert "big" in fake.topics
+
+
+def test_a_throttled_topic_is_retried_after_the_brokers_throttle_time() -> None:
+    clock = FakeClock()
+    fake = FakeKafka(clock=clock)
+    fake.fail("create_topics", THROTTLED, times=1)
+    fake.throttle_s = 3.0  # the broker's throttle_time_ms, as librdkafka's throttle_cb told us
+    req = SyncRequest(desired=(TopicSpec("a", 1),), cluster_type=ClusterType.SERVERLESS)
+    sync(req, fake, Deadline.after(60, clock=clock), sleep=clock.sleep)
+    assert clock.sleeps[0] >= 3.0  # not the first jittered backoff (at most 0.2 s)
+    assert "a" in fake.topics
+
+
+def test_a_broker_throttle_during_a_paced_sync_holds_the_next_batch_back() -> None:
+    clock = FakeClock()
+    fake = FakeKafka(clock=clock)
+    fake.throttle_s = 8.0  # another client used the cluster's quota: the broker throttles us
+    topics = [TopicSpec(f"t{i:02d}", 10) for i in range(6)]  # 60 partitions, bucket of 40
+    report = _paced(fake, topics, clock, Pacing(PartitionRate(40, 10), clock=clock), 60)
+    assert report.complete
+    # Without the throttle the second batch would wait 5 s for 20 partitions; with it, the
+    # bucket is empty for the throttle's 8 s first (32 partitions' worth), then refills.
+    assert clock.sleeps[0] >= 8.0 + 5.0 - 1e-6
