@@ -284,49 +284,47 @@ class KafkaTopics(Construct):
         # One asset (bundled once) for the provisioner and the drift check.
         code = lambda_code(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME)
         provisioner_logs = logs.LogGroup(self, "ProvisionerLogs", retention=log_retention)
-        self.function = lambda_.Function(
-            self,
+
+        def provisioner(
+            construct_id: str, handler: str, description: str, role: iam.IRole | None = None
+        ) -> lambda_.Function:
+            return lambda_.Function(
+                self,
+                construct_id,
+                description=description,
+                runtime=LAMBDA_RUNTIME,
+                architecture=LAMBDA_ARCHITECTURE,
+                handler=handler,
+                code=code,
+                memory_size=256,
+                timeout=Duration.seconds(
+                    timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()
+                ),
+                role=role,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets
+                or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                security_groups=[self.security_group],
+                environment={
+                    "POWERTOOLS_SERVICE_NAME": "topic-sync",
+                    # Named in failure Reasons: the framework's "Logs: /aws/lambda/..." is not it.
+                    PROVISIONER_LOG_GROUP_ENV: provisioner_logs.log_group_name,
+                },
+                log_group=provisioner_logs,
+            )
+
+        self.function = provisioner(
             "Provisioner",
-            description="topic-sync: makes the declared Kafka topics exist (Custom::KafkaTopics)",
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler="handler.on_event",
-            code=code,
-            memory_size=256,
-            timeout=Duration.seconds(timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()),
-            vpc=vpc,
-            vpc_subnets=vpc_subnets
-            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_groups=[self.security_group],
-            environment={
-                "POWERTOOLS_SERVICE_NAME": "topic-sync",
-                # Named in failure Reasons: the framework's "Logs: /aws/lambda/..." is not it.
-                PROVISIONER_LOG_GROUP_ENV: provisioner_logs.log_group_name,
-            },
-            log_group=provisioner_logs,
+            "handler.on_event",
+            "topic-sync: makes the declared Kafka topics exist (Custom::KafkaTopics)",
         )
         self._grant(arns, topics, removal_policy=removal_policy, prune=prune, stack=stack)
         # The waiter's side of a paced sync: same code, role, network and logs.
-        self.is_complete_function = lambda_.Function(
-            self,
+        self.is_complete_function = provisioner(
             "IsComplete",
-            description="topic-sync: continues a sync paced by the partition quota",
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler="handler.is_complete",
-            code=code,
-            memory_size=256,
-            timeout=self.function.timeout,
+            "handler.is_complete",
+            "topic-sync: continues a sync paced by the partition quota",
             role=self.function.role,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets
-            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_groups=[self.security_group],
-            environment={
-                "POWERTOOLS_SERVICE_NAME": "topic-sync",
-                PROVISIONER_LOG_GROUP_ENV: provisioner_logs.log_group_name,
-            },
-            log_group=provisioner_logs,
         )
 
         self.provider = cr.Provider(

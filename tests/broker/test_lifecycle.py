@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tests.support.kafka import (
     LocalKafka,
     consume_messages,
     create_topic,
+    free_ports,
     load_broker,
     plaintext_admin,
     plaintext_config,
@@ -26,17 +26,6 @@ from tests.support.kafka import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -67,7 +56,7 @@ def _brokers_for(run_dir: Path) -> list[int]:
 def test_up_from_clean_state_answers_and_down_leaves_no_process(tmp_path: Path) -> None:
     # Own run dir and ports: the shared session broker must keep running.
     run_dir = tmp_path / "run"
-    plaintext, sasl_ssl, controller = _free_ports(3)
+    plaintext, sasl_ssl, controller = free_ports(3)
     ports = {"plaintext": plaintext, "sasl_ssl": sasl_ssl, "controller": controller}
     try:
         started = time.monotonic()
@@ -153,7 +142,7 @@ def test_up_accepts_a_dash_cluster_id_and_keeps_the_data_of_a_broker_that_died(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "run"
-    plaintext, sasl_ssl, controller = _free_ports(3)
+    plaintext, sasl_ssl, controller = free_ports(3)
     ports = {"plaintext": plaintext, "sasl_ssl": sasl_ssl, "controller": controller}
     monkeypatch.setenv("LOCAL_KAFKA_CLUSTER_ID", DASH_CLUSTER_ID)
     try:
