@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,8 @@ class AwsEmulator:
     invocations: list[Invocation] = field(default_factory=list)
     function_errors_sent: list[str] = field(default_factory=list)
     describe_stacks_calls: list[str] = field(default_factory=list)
+    #: Step Functions StartExecution calls (the provider framework starting its waiter).
+    executions: list[dict[str, Any]] = field(default_factory=list)
     endpoint: str = ""
 
     def add_function(self, function: PythonFunction) -> None:
@@ -110,7 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._signed():
             self._lambda_error(403, "MissingAuthenticationTokenException", "request not signed")
             return
-        if path.startswith(_LAMBDA_PREFIX) and path.endswith("/invocations"):
+        target = self.headers.get("X-Amz-Target", "")
+        if target.startswith("AWSStepFunctions."):
+            self._step_functions(target.removeprefix("AWSStepFunctions."), body)
+        elif path.startswith(_LAMBDA_PREFIX) and path.endswith("/invocations"):
             self._invoke(path.removeprefix(_LAMBDA_PREFIX).removesuffix("/invocations"), body)
         elif path == "/":
             self._cloudformation(body)
@@ -150,6 +156,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, payload, {**headers, "X-Amz-Function-Error": "Unhandled"})
         else:
             self._send(200, json.dumps(invocation.result).encode(), headers)
+
+    def _step_functions(self, action: str, body: bytes) -> None:
+        """StartExecution only: recorded, and run by the rehearsal as the waiter would."""
+        headers = {"Content-Type": "application/x-amz-json-1.0"}
+        if action != "StartExecution":
+            error = {"__type": "UnknownOperationException", "message": f"{action} is not emulated"}
+            self._send(400, json.dumps(error).encode(), headers)
+            return
+        request = json.loads(body or b"{}")
+        self.server.state.executions.append(request)
+        arn = str(request.get("stateMachineArn", "")).replace(":stateMachine:", ":execution:")
+        answer = {"executionArn": f"{arn}:{uuid.uuid4()}", "startDate": time.time()}
+        self._send(200, json.dumps(answer).encode(), headers)
 
     def _cloudformation(self, body: bytes) -> None:
         state = self.server.state

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import filecmp
 import json
 import os
@@ -53,6 +54,9 @@ _DENIAL = re.compile(
 )
 
 PoliciesEdit = Callable[[dict[str, Any]], dict[str, Any]]
+#: The waiter's query interval (30 s in AWS) and attempts, scaled down for small specs.
+WAITER_INTERVAL_S = 0.5
+WAITER_MAX_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,18 @@ class Rehearsal:
                 log_dir=work / "logs",
             )
             emulator.add_function(provisioner)
+            # The waiter's side (handler.is_complete): same bundle, role and environment.
+            user_is_complete = _function_with_handler(app.template, "handler.is_complete")
+            if user_is_complete is not None:
+                is_complete_label = resource_label(app.template, user_is_complete)
+                emulator.add_function(
+                    dataclasses.replace(
+                        provisioner,
+                        name=str(resolver.ref(user_is_complete, is_complete_label)),
+                        arn=str(resolver.get_att(user_is_complete, "Arn", is_complete_label)),
+                        handler="handler.is_complete",
+                    )
+                )
 
             framework_props = app.props(app.framework_id)
             label = resource_label(app.template, app.framework_id)
@@ -423,7 +439,35 @@ class Rehearsal:
             steps = _LifecycleSteps(
                 self, cfn, emulator, receiver, node_function, scenario, provisioner.log_group
             )
+            steps.waiter = self._framework_function(
+                resolver, _function_with_handler(app.template, "framework.isComplete")
+            )
+            if steps.waiter is not None:
+                self.report.note(
+                    f"waiter: Step Functions StartExecution answered here; {steps.waiter.handler} "
+                    f"every {WAITER_INTERVAL_S} s (30 s in AWS) until it replies"
+                )
             steps.run()
+
+    def _framework_function(
+        self, resolver: Resolver, logical_id: str | None
+    ) -> framework.NodeFunction | None:
+        """Another of the framework's Lambdas (the waiter's isComplete), as the template has it."""
+        if logical_id is None or self.app is None:
+            return None
+        props = self.app.props(logical_id)
+        label = resource_label(self.app.template, logical_id)
+        env = resolver.resolve(props.get("Environment", {}).get("Variables", {}), label)
+        return framework.NodeFunction(
+            name=str(resolver.ref(logical_id, label)),
+            arn=str(resolver.get_att(logical_id, "Arn", label)),
+            asset_dir=self.app.asset_dir(logical_id),
+            handler=str(props["Handler"]),
+            environment={k: str(v) for k, v in env.items()},
+            timeout_s=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            log_group=self._log_group(resolver, logical_id),
+        )
 
     def _log_group(self, resolver: Resolver, function_id: str) -> str:
         props = self.app.props(function_id) if self.app else {}
@@ -540,6 +584,16 @@ class Rehearsal:
         )
 
 
+def _function_with_handler(template: Mapping[str, Any], handler: str) -> str | None:
+    """The logical id of the one Lambda function with this Handler, if any."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::Lambda::Function" and (
+            resource.get("Properties", {}).get("Handler") == handler
+        ):
+            return str(logical_id)
+    return None
+
+
 def _produce(config: Callable[[], dict[str, Any]], topic: str) -> clients.Outcome:
     return clients.produce_one(config(), topic)
 
@@ -569,6 +623,29 @@ class _LifecycleSteps:
         self.receiver = receiver
         self.function = function
         self.s = scenario
+        #: The framework's isComplete Lambda, when the provider has a waiter.
+        self.waiter: framework.NodeFunction | None = None
+
+    def _wait(self, execution: Mapping[str, Any], request_id: str) -> None:
+        """The waiter state machine: its isComplete task, retried on any error (the handler's
+        "not yet") every query interval (scaled down here), until it replies."""
+        if self.waiter is None:
+            raise CheckFailed("the framework started a waiter, but the template has none")
+        event = json.loads(str(execution.get("input", "{}")))
+        for _attempt in range(WAITER_MAX_ATTEMPTS):
+            run = framework.run(
+                self.waiter,
+                event,
+                aws_endpoint=self.emulator.endpoint,
+                ca_file=self.receiver.ca_file,
+                region=self.r.env.region,
+                request_id=request_id,
+                log_dir=self.r.options.work_dir / "logs",
+            )
+            if run.error is None:
+                return
+            time.sleep(WAITER_INTERVAL_S)
+        raise CheckFailed(f"the waiter did not complete in {WAITER_MAX_ATTEMPTS} attempts")
 
     def send(
         self,
@@ -599,6 +676,8 @@ class _LifecycleSteps:
             raise CheckFailed(
                 f"the framework itself failed: {run.error.get('errorMessage')} ({tail[-300:]})"
             )
+        if not self.receiver.replies_for(request_id) and self.emulator.executions:
+            self._wait(self.emulator.executions.pop(), request_id)
         replies = self.receiver.replies_for(request_id)
         if len(replies) != 1:
             raise CheckFailed(f"the ResponseURL received {len(replies)} replies, expected 1")

@@ -350,6 +350,10 @@ _REF_RULES: dict[str, Any] = {
     "AWS::EC2::SecurityGroup": _fake_id("sg"),
     "AWS::ECS::Cluster": lambda r, logical_id: r.physical_name(logical_id, "ClusterName"),
     "AWS::ECS::TaskDefinition": _task_definition_arn,
+    # The provider framework's waiter (is_complete); Ref is the state machine's ARN.
+    "AWS::StepFunctions::StateMachine": lambda r, logical_id: r.env.arn(
+        "states", f"stateMachine:{r.physical_name(logical_id, 'StateMachineName', 80)}"
+    ),
 }
 
 _GETATT_RULES: dict[tuple[str, str], Any] = {
