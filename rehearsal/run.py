@@ -626,6 +626,20 @@ class _LifecycleSteps:
         #: The framework's isComplete Lambda, when the provider has a waiter.
         self.waiter: framework.NodeFunction | None = None
 
+    def _run(
+        self, function: framework.NodeFunction, event: Mapping[str, Any], request_id: str
+    ) -> framework.FrameworkRun:
+        """One invocation of a framework Lambda against this rehearsal's emulator and receiver."""
+        return framework.run(
+            function,
+            event,
+            aws_endpoint=self.emulator.endpoint,
+            ca_file=self.receiver.ca_file,
+            region=self.r.env.region,
+            request_id=request_id,
+            log_dir=self.r.options.work_dir / "logs",
+        )
+
     def _wait(self, execution: Mapping[str, Any], request_id: str) -> None:
         """The waiter state machine: its isComplete task, retried on any error (the handler's
         "not yet") every query interval (scaled down here), until it replies."""
@@ -633,15 +647,7 @@ class _LifecycleSteps:
             raise CheckFailed("the framework started a waiter, but the template has none")
         event = json.loads(str(execution.get("input", "{}")))
         for _attempt in range(WAITER_MAX_ATTEMPTS):
-            run = framework.run(
-                self.waiter,
-                event,
-                aws_endpoint=self.emulator.endpoint,
-                ca_file=self.receiver.ca_file,
-                region=self.r.env.region,
-                request_id=request_id,
-                log_dir=self.r.options.work_dir / "logs",
-            )
+            run = self._run(self.waiter, event, request_id)
             if run.error is None:
                 return
             time.sleep(WAITER_INTERVAL_S)
@@ -662,15 +668,7 @@ class _LifecycleSteps:
             request_type, properties, self.receiver.response_url(request_id), request_id, old
         )
         errors_before = len(self.emulator.function_errors_sent)
-        run = framework.run(
-            self.function,
-            event,
-            aws_endpoint=self.emulator.endpoint,
-            ca_file=self.receiver.ca_file,
-            region=self.r.env.region,
-            request_id=request_id,
-            log_dir=self.r.options.work_dir / "logs",
-        )
+        run = self._run(self.function, event, request_id)
         if run.error is not None:
             tail = " | ".join(run.log.strip().splitlines()[-3:])
             raise CheckFailed(
