@@ -394,21 +394,8 @@ class Rehearsal:
                     )
                 )
 
-            framework_props = app.props(app.framework_id)
-            label = resource_label(app.template, app.framework_id)
-            framework_env = resolver.resolve(
-                framework_props.get("Environment", {}).get("Variables", {}), label
-            )
-            node_function = framework.NodeFunction(
-                name=str(resolver.ref(app.framework_id, label)),
-                arn=str(resolver.get_att(app.framework_id, "Arn", label)),
-                asset_dir=app.asset_dir(app.framework_id),
-                handler=str(framework_props["Handler"]),
-                environment={k: str(v) for k, v in framework_env.items()},
-                timeout_s=float(framework_props.get("Timeout", 3)),
-                memory_mb=int(framework_props.get("MemorySize", 128)),
-                log_group=self._log_group(resolver, app.framework_id),
-            )
+            node_function = self._framework_function(resolver, app.framework_id)
+            assert node_function is not None
 
             topics_label = resource_label(app.template, app.topics_id)
             raw = app.props(app.topics_id)
@@ -452,7 +439,8 @@ class Rehearsal:
     def _framework_function(
         self, resolver: Resolver, logical_id: str | None
     ) -> framework.NodeFunction | None:
-        """Another of the framework's Lambdas (the waiter's isComplete), as the template has it."""
+        """One of the framework's Lambdas (onEvent, the waiter's isComplete), as the template
+        has it."""
         if logical_id is None or self.app is None:
             return None
         props = self.app.props(logical_id)
