@@ -10,7 +10,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 KAFKA_STAMP := .kafka/lib/.installed
 
-.PHONY: help setup test lint typecheck unit integration synth diff deploy demo rehearse bench kafka-up kafka-down clean
+.PHONY: help setup dist test lint typecheck unit integration synth diff deploy demo rehearse bench kafka-up kafka-down clean
 
 help:
 	@echo "make demo    - the whole lifecycle on a local Kafka broker (synth, create, update, re-sync)"
@@ -20,13 +20,14 @@ help:
 	@echo "make rehearse - a deploy rehearsal: the template's IAM policies, the real CDK provider"
 	@echo "                framework and every service's access, against a local broker"
 	@echo "make bench   - benchmarks against the bastion way and the raw AdminClient floor"
+	@echo "make dist    - build the wheel (construct + engine + CLI) into dist/"
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(KAFKA_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt lambda/pyproject.toml
+$(PY_STAMP): requirements.txt requirements-dev.txt src/topic_sync_cdk/lambda-requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e lambda
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -35,6 +36,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 $(KAFKA_STAMP): kafka/pom.xml $(wildcard kafka/iam-validator/src/main/java/topicsync/localkafka/*.java)
 	scripts/local-kafka fetch
+
+# The installable library: `pip install 'dist/topic_sync-<version>-py3-none-any.whl[cdk]'`.
+dist: $(PY_STAMP)
+	rm -rf dist build/lib
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist .
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
@@ -63,8 +69,8 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 
 # The template and its assets, re-synthesized only when what goes into them changed.
-SYNTH_INPUTS := app.py cdk.json topics.yaml $(wildcard stacks/*.py) lambda/handler.py \
-	lambda/drift_check.py $(wildcard lambda/topic_sync/*.py) lambda/requirements.txt
+SYNTH_INPUTS := app.py cdk.json topics.yaml $(wildcard stacks/*.py) $(wildcard src/*/*.py) \
+	src/topic_sync_cdk/lambda-requirements.txt
 cdk.out/TopicSync.template.json: $(SYNTH_INPUTS) | $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet -c allowPlaceholderImages=true
 
@@ -90,4 +96,4 @@ kafka-down:
 
 clean:
 	-scripts/local-kafka down
-	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build dist .pytest_cache .mypy_cache .ruff_cache

@@ -39,7 +39,7 @@ from stacks.platform_stack import (
     PlatformStack,
 )
 from topic_sync.exceptions import SpecError
-from topic_sync.spec_file import load
+from topic_sync_tools.spec_file import load
 
 APP_DIR = Path(__file__).resolve().parent
 IMAGE_CONTEXT_PREFIX = "image."

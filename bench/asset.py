@@ -25,7 +25,7 @@ _IMPORT = textwrap.dedent(
     import sys, time
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
     started = time.perf_counter()
-    import handler
+    from topic_sync import handler
     elapsed = time.perf_counter() - started
     assert handler.__file__.startswith(sys.argv[1]), handler.__file__
     print(elapsed)
@@ -37,10 +37,10 @@ def build_asset(output_dir: Path, *, lambda_platform: bool) -> Path:
     """The asset exactly as synth bundles it (stacks/bundling.py), for this machine's platform
     or for the deployed Lambda's (architecture and runtime from stacks/kafka_topics.py)."""
     # Imported here: aws_cdk starts a jsii node process, which only this scenario needs.
-    from stacks.bundling import LambdaPlatform, build_lambda_bundle
+    from topic_sync_cdk.bundling import LambdaPlatform, build_lambda_bundle
 
     if lambda_platform:
-        from stacks.kafka_topics import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+        from topic_sync_cdk.kafka_topics import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
         target = LambdaPlatform.for_lambda(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME)
     else:
@@ -52,10 +52,10 @@ def build_asset(output_dir: Path, *, lambda_platform: bool) -> Path:
 
 
 def platform_name(*, lambda_platform: bool) -> str:
-    from stacks.bundling import LambdaPlatform
+    from topic_sync_cdk.bundling import LambdaPlatform
 
     if lambda_platform:
-        from stacks.kafka_topics import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+        from topic_sync_cdk.kafka_topics import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
         target = LambdaPlatform.for_lambda(LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME)
     else:

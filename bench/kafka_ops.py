@@ -27,10 +27,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # not re-expo
 )
 
 from topic_sync.connection import AuthMode, Connection, client_config
-from topic_sync.local_invoke import LocalLambdaContext, custom_resource_event
+from topic_sync_tools.local_invoke import LocalLambdaContext, custom_resource_event
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_DIR = REPO_ROOT / "lambda"
+SOURCE_DIR = REPO_ROOT / "src"
 KAFKA_LIB = REPO_ROOT / ".kafka" / "lib"
 CLI_LOG4J = REPO_ROOT / "kafka" / "log4j2-cli.properties"
 
@@ -213,14 +213,14 @@ def old_way_create(bootstrap: str, names: Sequence[str], partitions: int) -> flo
 
 
 def load_handler(log: IO[str]) -> ModuleType:
-    """Import ``lambda/handler.py`` with its JSON logs going to ``log`` instead of stdout.
+    """Import ``topic_sync.handler`` with its JSON logs going to ``log`` instead of stdout.
 
     Logging stays on at the production level: writing the logs is part of what a Lambda does.
     """
-    if str(LAMBDA_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_DIR))
+    if str(SOURCE_DIR) not in sys.path:
+        sys.path.insert(0, str(SOURCE_DIR))
     os.environ.setdefault("AWS_REGION", "us-east-1")
-    module = importlib.import_module("handler")
+    module = importlib.import_module("topic_sync.handler")
     loggers = [module.logger.registered_handler]
     for name, item in logging.root.manager.loggerDict.items():
         if name.startswith("topic_sync") and isinstance(item, logging.Logger):

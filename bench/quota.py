@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from topic_sync.local_invoke import LocalLambdaContext, custom_resource_event, local_stack_id
 from topic_sync.pacing import PartitionRate
+from topic_sync_tools.local_invoke import LocalLambdaContext, custom_resource_event, local_stack_id
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_KAFKA = REPO / "scripts" / "local-kafka"

@@ -75,7 +75,7 @@ class PythonFunction:
     arn: str
     bundle: Path
     runtime_packages: Path
-    handler: str = "handler.on_event"
+    handler: str = "topic_sync.handler.on_event"
     timeout_s: float = 60.0
     memory_mb: int = 256
     log_group: str = ""

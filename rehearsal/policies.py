@@ -249,7 +249,7 @@ def write(policies: PoliciesFile, path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Imported here: spec_file needs pyyaml, which the rest of the package does not.
-    from topic_sync.spec_file import load
+    from topic_sync_tools.spec_file import load
 
     parser = argparse.ArgumentParser(prog="python -m rehearsal.policies", description=__doc__)
     parser.add_argument("--template", type=Path, default=Path("cdk.out/TopicSync.template.json"))

@@ -41,7 +41,7 @@ from rehearsal.policies import (
 )
 from rehearsal.report import CheckFailed, Report
 from rehearsal.template import FakeEnvironment, Resolver, resource_label
-from topic_sync.spec_file import ServiceSpec, load
+from topic_sync_tools.spec_file import ServiceSpec, load
 
 REPO = Path(__file__).resolve().parents[1]
 RESOURCE_TYPE = "Custom::KafkaTopics"
@@ -107,16 +107,16 @@ class App:
 
 
 def _python_sources(root: Path) -> list[Path]:
-    files = [root / "handler.py", *sorted((root / "topic_sync").glob("*.py"))]
+    files = sorted((root / "topic_sync").glob("*.py"))
     return [path.relative_to(root) for path in files if path.exists()]
 
 
 def build_bundle(app: App, work: Path) -> tuple[Path, str]:
-    """The provisioner bundle for this machine (stacks.bundling), checked against the asset."""
-    # aws_cdk (imported by stacks.bundling) starts jsii, which prints a banner on Node 20.
+    """The provisioner bundle for this machine (topic_sync_cdk.bundling), checked with the asset."""
+    # aws_cdk (imported by topic_sync_cdk.bundling) starts jsii, which prints a banner on Node 20.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    from stacks.bundling import LambdaPlatform, build_lambda_bundle
+    from topic_sync_cdk.bundling import LambdaPlatform, build_lambda_bundle
 
     bundle = work / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
@@ -382,7 +382,9 @@ class Rehearsal:
             )
             emulator.add_function(provisioner)
             # The waiter's side (handler.is_complete): same bundle, role and environment.
-            user_is_complete = _function_with_handler(app.template, "handler.is_complete")
+            user_is_complete = _function_with_handler(
+                app.template, "topic_sync.handler.is_complete"
+            )
             if user_is_complete is not None:
                 is_complete_label = resource_label(app.template, user_is_complete)
                 emulator.add_function(
@@ -390,7 +392,7 @@ class Rehearsal:
                         provisioner,
                         name=str(resolver.ref(user_is_complete, is_complete_label)),
                         arn=str(resolver.get_att(user_is_complete, "Arn", is_complete_label)),
-                        handler="handler.is_complete",
+                        handler="topic_sync.handler.is_complete",
                     )
                 )
 

@@ -39,22 +39,22 @@ from unittest import mock
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# handler.py is the Lambda's entry module, next to the engine package but not part of it;
+# src/ holds the engine and operator packages (also installed editable by `make setup`);
 # the repo root holds the rehearsal package.
-sys.path.insert(0, str(REPO / "lambda"))
+sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(1, str(REPO))
 
-from topic_sync import render, spec_file  # noqa: E402
 from topic_sync.kafka_admin import KafkaTopicAdmin  # noqa: E402
-from topic_sync.local_invoke import (  # noqa: E402
+from topic_sync.resource import parse_properties, previous_topics  # noqa: E402
+from topic_sync.retry import Deadline  # noqa: E402
+from topic_sync.sync import SyncRequest, observe, plan_for  # noqa: E402
+from topic_sync_tools import render, spec_file  # noqa: E402
+from topic_sync_tools.local_invoke import (  # noqa: E402
     RESOURCE_TYPE,
     LocalLambdaContext,
     custom_resource_event,
     local_stack_id,
 )
-from topic_sync.resource import parse_properties, previous_topics  # noqa: E402
-from topic_sync.retry import Deadline  # noqa: E402
-from topic_sync.sync import SyncRequest, observe, plan_for  # noqa: E402
 
 STACK_ID = local_stack_id()
 # What the Update changes in topics.yaml: fixed targets, so every run shows the same story.
@@ -249,7 +249,9 @@ def show_plan(evt: Mapping[str, Any]) -> None:
 
 
 def invoke(evt: dict[str, Any]) -> dict[str, Any]:
-    import handler  # after POWERTOOLS_LOG_LEVEL is set (Powertools reads it at import)
+    from topic_sync import (
+        handler,
+    )  # after POWERTOOLS_LOG_LEVEL is set (Powertools reads it at import)
 
     started = time.monotonic()
     response: dict[str, Any] = handler.on_event(evt, LocalLambdaContext())  # type: ignore[arg-type]
@@ -297,7 +299,7 @@ def remove_leftovers(logical_id: str, props: Mapping[str, Any], names: list[str]
         "Topics": [{"Name": name, "Partitions": "1"} for name in names],
     }
     evt = event("Delete", logical_id, cleanup, physical_id="topic-sync-demo-cleanup")
-    import handler
+    from topic_sync import handler
 
     # DESTROY acts only while the stack itself is being deleted, which the handler asks
     # CloudFormation; here the demo plays CloudFormation and answers for it.

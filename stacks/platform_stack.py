@@ -23,8 +23,9 @@ from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.kafka_topics import MSK_IAM_PORT, ClusterArnParts, KafkaTopics
-from stacks.nag import (
+from topic_sync.exceptions import SpecError
+from topic_sync_cdk.kafka_topics import MSK_IAM_PORT, ClusterArnParts, KafkaTopics
+from topic_sync_cdk.nag import (
     AWS_LAMBDA_BASIC_EXECUTION_ROLE,
     NIST_LAMBDA_OUTSIDE_VPC_REASON,
     acknowledge,
@@ -32,8 +33,7 @@ from stacks.nag import (
     acknowledge_lambda_runtime_findings,
     iam5_resource_finding,
 )
-from topic_sync.exceptions import SpecError
-from topic_sync.spec_file import ServiceSpec, TopicsFile
+from topic_sync_tools.spec_file import ServiceSpec, TopicsFile
 
 #: The placeholder every service runs until ``-c image.<service>=...`` names its real image:
 #: nginx (answers HTTP on port 80, so the gateway's load balancer health check passes), pinned

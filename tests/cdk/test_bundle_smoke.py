@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.bundling import LambdaPlatform, build_lambda_bundle
 from tests.support.kafka import LocalKafka, plaintext_admin, wait_for_topic
-from topic_sync.local_invoke import custom_resource_event, local_stack_id
+from topic_sync_cdk.bundling import LambdaPlatform, build_lambda_bundle
+from topic_sync_tools.local_invoke import custom_resource_event, local_stack_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.synth]
 
@@ -40,11 +40,11 @@ INVOKE = textwrap.dedent(
         def get_remaining_time_in_millis(self):
             return 60_000
 
-    import handler
+    from topic_sync import handler
     assert handler.__file__.startswith(bundle), handler.__file__
     created = handler.on_event(event, Context())
     # The scheduled drift check ships in the same asset: right after the Create, in sync.
-    import drift_check
+    from topic_sync import drift_check
     assert drift_check.__file__.startswith(bundle), drift_check.__file__
     checked = drift_check.handler(event["ResourceProperties"], Context())
     print(json.dumps({"on_event": created, "drift_check": checked}))

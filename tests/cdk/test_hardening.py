@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from aws_cdk import App
 
-from stacks.kafka_topics import DRIFT_CHECK_ACTIONS, MSK_IAM_PORT
 from stacks.platform_stack import (
     BOOTSTRAP_BROKERS_SERVICE_TIMEOUT,
     PLACEHOLDER_IMAGE,
@@ -32,7 +31,8 @@ from tests.cdk.conftest import (
     cdk_json_context,
 )
 from topic_sync.exceptions import SpecError
-from topic_sync.spec_file import load
+from topic_sync_cdk.kafka_topics import DRIFT_CHECK_ACTIONS, MSK_IAM_PORT
+from topic_sync_tools.spec_file import load
 
 pytestmark = pytest.mark.synth
 
@@ -308,7 +308,7 @@ def test_drift_check_runs_daily_with_the_deployed_spec_as_its_input(
     function = synthesized_app.resources("AWS::Lambda::Function")[function_id]["Properties"]
     provisioner_id = _by_id_prefix(synthesized_app, "AWS::Lambda::Function", "TopicsProvisioner")
     provisioner = synthesized_app.resources("AWS::Lambda::Function")[provisioner_id]
-    assert function["Handler"] == "drift_check.handler"
+    assert function["Handler"] == "topic_sync.drift_check.handler"
     assert function["Code"] == provisioner["Properties"]["Code"]  # the same asset
     # The input is the custom resource's spec (tokens resolved by CloudFormation at deploy).
     _, custom = _one(synthesized_app, "Custom::KafkaTopics")

@@ -10,15 +10,15 @@ from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
-from stacks.kafka_topics import (
+from tests.cdk.conftest import cdk_json_context
+from topic_sync.exceptions import SpecError
+from topic_sync.spec import ClusterType, TopicSpec, parse_topics
+from topic_sync_cdk.kafka_topics import (
     SERVERLESS_MAX_COMPACTED_PARTITIONS,
     SERVERLESS_MAX_PARTITIONS,
     KafkaTopics,
     topic_property,
 )
-from tests.cdk.conftest import cdk_json_context
-from topic_sync.exceptions import SpecError
-from topic_sync.spec import ClusterType, TopicSpec, parse_topics
 
 CLUSTER_ARN = (
     "arn:aws:kafka:eu-west-1:111122223333:cluster/demo/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-s1"
@@ -206,7 +206,11 @@ def test_a_paced_sync_is_continued_by_the_frameworks_waiter_within_the_total_tim
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function" and "VpcConfig" in r["Properties"]
     )
-    assert handlers == ["drift_check.handler", "handler.is_complete", "handler.on_event"]
+    assert handlers == [
+        "topic_sync.drift_check.handler",
+        "topic_sync.handler.is_complete",
+        "topic_sync.handler.on_event",
+    ]
     definition = json.dumps(_waiter(template)["Properties"]["DefinitionString"])
     assert '\\"IntervalSeconds\\":30' in definition  # the query interval
     (custom,) = (r for r in template["Resources"].values() if r["Type"] == "Custom::KafkaTopics")

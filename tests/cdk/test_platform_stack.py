@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.kafka_topics import MSK_IAM_PORT
 from tests.cdk.conftest import PINNED_SYNC_TOKEN, REAL_IMAGE_SERVICE, REPO_ROOT, SynthesizedApp
-from topic_sync.spec_file import load
+from topic_sync_cdk.kafka_topics import MSK_IAM_PORT
+from topic_sync_tools.spec_file import load
 
 pytestmark = pytest.mark.synth
 
@@ -75,7 +75,7 @@ def test_provisioner_lambda_runs_in_the_private_subnets(synthesized_app: Synthes
     synthesized_app.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handler.on_event",
+            "Handler": "topic_sync.handler.on_event",
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "VpcConfig": {
@@ -96,7 +96,11 @@ def test_provisioner_lambda_runs_in_the_private_subnets(synthesized_app: Synthes
         for fn in synthesized_app.resources("AWS::Lambda::Function").values()
         if "VpcConfig" in fn["Properties"]
     )
-    assert in_vpc == ["drift_check.handler", "handler.is_complete", "handler.on_event"]
+    assert in_vpc == [
+        "topic_sync.drift_check.handler",
+        "topic_sync.handler.is_complete",
+        "topic_sync.handler.on_event",
+    ]
 
 
 def test_provisioner_knows_its_own_log_group_for_failure_reasons(
@@ -105,7 +109,7 @@ def test_provisioner_knows_its_own_log_group_for_failure_reasons(
     (provisioner,) = (
         fn["Properties"]
         for fn in synthesized_app.resources("AWS::Lambda::Function").values()
-        if fn["Properties"].get("Handler") == "handler.on_event"
+        if fn["Properties"].get("Handler") == "topic_sync.handler.on_event"
     )
     group_ref = provisioner["Environment"]["Variables"]["TOPIC_SYNC_LOG_GROUP"]
     assert provisioner["LoggingConfig"]["LogGroup"] == group_ref

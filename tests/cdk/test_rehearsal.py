@@ -26,7 +26,7 @@ from rehearsal.report import Report
 from rehearsal.run import App, Options, Stack, rehearse
 from rehearsal.template import FakeEnvironment, Resolver
 from tests.cdk.conftest import REPO_ROOT, SynthesizedApp
-from topic_sync.spec_file import load
+from topic_sync_tools.spec_file import load
 
 pytestmark = [pytest.mark.integration, pytest.mark.synth]
 
@@ -240,6 +240,7 @@ def test_a_handler_exception_reaches_cloudformation_as_failed_with_its_message(
             name=provisioner_arn.rsplit(":", 1)[1],
             arn=provisioner_arn,
             bundle=bundle,
+            handler="handler.on_event",
             runtime_packages=runtime_packages_dir(tmp_path / "runtime"),
         )
     )

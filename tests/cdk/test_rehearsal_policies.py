@@ -23,7 +23,7 @@ from rehearsal.policies import main as policies_main
 from rehearsal.template import FakeEnvironment
 from stacks.platform_stack import PlatformStack
 from tests.cdk.conftest import REPO_ROOT, SynthesizedApp
-from topic_sync.spec_file import load
+from topic_sync_tools.spec_file import load
 
 pytestmark = pytest.mark.synth
 

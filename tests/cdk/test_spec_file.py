@@ -14,7 +14,7 @@ import pytest
 from tests.cdk.conftest import REPO_ROOT
 from topic_sync.exceptions import SpecError
 from topic_sync.spec import ClusterType, parse_topics
-from topic_sync.spec_file import MAX_SPEC_BYTES, json_schema, load
+from topic_sync_tools.spec_file import MAX_SPEC_BYTES, json_schema, load
 
 VALID = """\
 defaults:
@@ -52,7 +52,7 @@ def test_the_repository_topics_yaml_is_valid() -> None:
 def test_topics_schema_json_is_generated_from_the_model() -> None:
     committed = json.loads((REPO_ROOT / "topics.schema.json").read_text())
     assert committed == json_schema(), (
-        "regenerate: python -m topic_sync.spec_file --write-schema topics.schema.json"
+        "regenerate: python -m topic_sync_tools.spec_file --write-schema topics.schema.json"
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.support.kafka import LocalKafka, unique_topic_name
-from topic_sync.cli import main
+from topic_sync_tools.cli import main
 
 
 @dataclass(frozen=True)

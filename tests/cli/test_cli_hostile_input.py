@@ -14,7 +14,7 @@ import pytest
 
 from tests.cli.conftest import Run, write_spec
 from tests.support.kafka import LocalKafka, unique_topic_name
-from topic_sync.cli import main
+from topic_sync_tools.cli import main
 
 Cli = Callable[..., Run]
 OFFLINE = ("--bootstrap", "127.0.0.1:1", "--auth", "plaintext")
@@ -54,7 +54,7 @@ def test_timeouts_that_never_end_or_make_no_sense_are_refused(
 
 @pytest.mark.parametrize("timeout", ["1", "0.5", "86400", "30.25"])
 def test_sane_timeouts_are_accepted(spec: Path, timeout: str) -> None:
-    from topic_sync.cli import build_parser
+    from topic_sync_tools.cli import build_parser
 
     args = build_parser().parse_args(["plan", "--spec", str(spec), "--timeout", timeout])
     assert args.timeout == float(timeout)
@@ -157,7 +157,7 @@ def test_plan_json_into_head_prints_no_traceback(kafka_broker: LocalKafka, tmp_p
     command = [
         sys.executable,
         "-c",
-        "import sys; from topic_sync.cli import main; sys.exit(main())",
+        "import sys; from topic_sync_tools.cli import main; sys.exit(main())",
         "plan",
         "--spec",
         str(spec),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Run, write_spec
-from topic_sync import render
 from topic_sync.plan import ActionKind, ConfigChange, Plan, TopicAction
+from topic_sync_tools import render
 
 Cli = Callable[..., Run]
 

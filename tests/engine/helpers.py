@@ -16,8 +16,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigSource,
 )
 
-import handler
-from topic_sync.local_invoke import LocalLambdaContext
+from topic_sync import handler
+from topic_sync_tools.local_invoke import LocalLambdaContext
 
 EVENTS = Path(__file__).parent / "events"
 DEFAULT_STACK_ID = (

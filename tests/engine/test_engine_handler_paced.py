@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-import handler
 from tests.engine.fake_admin import FakeClock
 from tests.engine.helpers import load_event
 from tests.engine.test_engine_handler_unit import Cluster, no_kafka, with_cluster
+from topic_sync import handler
 from topic_sync.exceptions import SyncIncompleteError
-from topic_sync.local_invoke import LocalLambdaContext
 from topic_sync.pacing import Pacing
+from topic_sync_tools.local_invoke import LocalLambdaContext
 
 # 10 topics x 10 partitions against a bucket of 40 per 300 s.
 TOPICS = [{"Name": f"t{i:02d}", "Partitions": "10"} for i in range(10)]

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-import handler
 from tests.engine.fake_admin import AUTHZ_FAILED, FakeKafka, FakeTopic
 from tests.engine.helpers import load_event
+from topic_sync import handler
 from topic_sync.connection import Connection
 from topic_sync.exceptions import PlanRefusedError, SpecError, SyncFailedError, TopicSyncError
-from topic_sync.local_invoke import LocalLambdaContext
 from topic_sync.resource import physical_id
+from topic_sync_tools.local_invoke import LocalLambdaContext
 
 BOOTSTRAP = "boot-abc.c1.kafka-serverless.us-east-1.amazonaws.com:9098"
 SECRETS = {

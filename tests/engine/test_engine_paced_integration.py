@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-import handler
 from tests.engine.helpers import broker_state, event, invoke, topics_prop
 from tests.support.kafka import (
     LocalKafka,
@@ -30,8 +29,9 @@ from tests.support.kafka import (
     run_local_kafka,
     unique_topic_name,
 )
-from topic_sync import cli
-from topic_sync.local_invoke import LocalLambdaContext
+from topic_sync import handler
+from topic_sync_tools import cli
+from topic_sync_tools.local_invoke import LocalLambdaContext
 
 pytestmark = pytest.mark.integration
 

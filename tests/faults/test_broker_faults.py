@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
-import handler
 from tests.engine.helpers import broker_state, event, invoke, topics_prop
 from tests.support.kafka import (
     REPO_ROOT,
@@ -34,6 +33,7 @@ from tests.support.kafka import (
     produce_messages,
     unique_topic_name,
 )
+from topic_sync import handler
 from topic_sync.connection import Connection
 from topic_sync.exceptions import TopicSyncError
 from topic_sync.kafka_admin import KafkaTopicAdmin

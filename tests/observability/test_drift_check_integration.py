@@ -1,4 +1,4 @@
-"""The scheduled drift check's entry point (lambda/drift_check.py) against the real local broker.
+"""The scheduled drift check's entry point (topic_sync.drift_check) against the real local broker.
 
 GIVEN topics the provisioning handler created (PLAINTEXT), WHEN someone changes the cluster out
 of band and the schedule fires the drift check with the deployed spec, THEN the EMF output
@@ -20,10 +20,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-import drift_check
-import handler
 from tests.support.kafka import LocalKafka, plaintext_admin, topic_names, unique_topic_name
-from topic_sync.local_invoke import LocalLambdaContext, custom_resource_event, local_stack_id
+from topic_sync import drift_check, handler
+from topic_sync_tools.local_invoke import LocalLambdaContext, custom_resource_event, local_stack_id
 
 pytestmark = pytest.mark.integration
 

@@ -20,12 +20,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import handler
 from tests.engine.helpers import load_event
+from topic_sync import handler
 from topic_sync.exceptions import SpecError
-from topic_sync.local_invoke import LocalLambdaContext
 from topic_sync.resource import parse_properties
-from topic_sync.spec_file import TopicsFile, load
+from topic_sync_tools.local_invoke import LocalLambdaContext
+from topic_sync_tools.spec_file import TopicsFile, load
 
 # Per example. A real answer takes milliseconds; the bound is loose because the machine running
 # the tests may be heavily shared, and still catches a hang or the 48 s alias bomb of issue 9.

@@ -52,6 +52,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[aws_emulator.
             name="demo-fn",
             arn="arn:aws:lambda:us-east-1:123456789012:function:demo-fn",
             bundle=bundle,
+            handler="handler.on_event",
             runtime_packages=runtime_packages_dir(root / "runtime"),
             timeout_s=5,
             environment={"EXTRA": "yes"},

@@ -1,14 +1,17 @@
 """Builds the provisioning Lambda's asset without Docker.
 
-The asset is ``lambda/handler.py`` + ``lambda/drift_check.py`` + ``lambda/topic_sync/`` + the
-wheels pinned in ``lambda/requirements.txt``, installed for the Lambda's platform (not this
-machine's). The installed dependencies are cached under ``build/lambda-deps/<key>/`` keyed by
-(requirements, platform, Python version), so a warm synth is a file copy and works offline.
+The asset is the ``topic_sync`` package, whole (the engine and its Lambda entry points
+``topic_sync.handler`` and ``topic_sync.drift_check``), plus the wheels pinned in
+``lambda-requirements.txt`` next to this module, installed for the Lambda's platform (not this
+machine's). Operator-side code lives in other packages (``topic_sync_tools``, this one), so
+nothing is left out by name. The installed dependencies are cached per (requirements, platform,
+Python version), so a warm synth is a file copy and works offline.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -22,19 +25,26 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_SOURCE_DIR = REPO_ROOT / "lambda"
-DEPENDENCY_CACHE_DIR = REPO_ROOT / "build" / "lambda-deps"
+import topic_sync
 
-# What ships from lambda/: the handler and the engine package, minus the operator-side modules
-# (the topics.yaml loader needs pyyaml, which is not in the bundle; the CLI; the local-invoke
-# helpers): the Lambda never imports them.
-# The entry points: the custom resource's handler and the scheduled drift check.
-_ENTRY_FILES = ("handler.py", "drift_check.py")
-_PACKAGE_DIR = "topic_sync"
-_EXCLUDED_PACKAGE_FILES = frozenset({"spec_file.py", "cli.py", "render.py", "local_invoke.py"})
+#: The engine package: what the Lambda runs, shipped whole.
+ENGINE_PACKAGE_DIR = Path(topic_sync.__file__).resolve().parent
+#: The Lambda's pinned runtime dependencies (package data of this package).
+LAMBDA_REQUIREMENTS = Path(__file__).resolve().parent / "lambda-requirements.txt"
+#: Where the installed dependencies are cached: TOPIC_SYNC_BUNDLE_CACHE, else the user's
+#: cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``) under topic-sync/lambda-deps.
+BUNDLE_CACHE_ENV = "TOPIC_SYNC_BUNDLE_CACHE"
+
 # pip --target leaves console scripts (machine-specific shebangs) in bin/; Lambda never runs them.
 _EXCLUDED_DEPENDENCY_DIRS = frozenset({"bin", "__pycache__"})
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get(BUNDLE_CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "topic-sync" / "lambda-deps"
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,6 @@ class LambdaPlatform:
         )
 
 
-def _requirements_file(source_dir: Path) -> Path:
-    return source_dir / "requirements.txt"
-
-
 def dependency_cache_key(requirements: bytes, target: LambdaPlatform) -> str:
     digest = hashlib.sha256(requirements)
     digest.update(f"\0{target.manylinux_tag}\0cp{target.python_version}".encode())
@@ -77,11 +83,11 @@ def dependency_cache_key(requirements: bytes, target: LambdaPlatform) -> str:
 def installed_dependencies(
     target: LambdaPlatform,
     *,
-    source_dir: Path = LAMBDA_SOURCE_DIR,
-    cache_dir: Path = DEPENDENCY_CACHE_DIR,
+    requirements: Path = LAMBDA_REQUIREMENTS,
+    cache_dir: Path | None = None,
 ) -> Path:
-    """The directory holding lambda/requirements.txt installed for ``target`` (cached)."""
-    requirements = _requirements_file(source_dir)
+    """The directory holding the Lambda's requirements installed for ``target`` (cached)."""
+    cache_dir = cache_dir or default_cache_dir()
     cached = cache_dir / dependency_cache_key(requirements.read_bytes(), target)
     if cached.is_dir():
         return cached
@@ -119,30 +125,23 @@ def installed_dependencies(
 
 
 def _ignore_build_litter(directory: str, names: list[str]) -> set[str]:
-    return {
-        name
-        for name in names
-        if name == "__pycache__"
-        or name.endswith((".pyc", ".pyo"))
-        or (Path(directory).name == _PACKAGE_DIR and name in _EXCLUDED_PACKAGE_FILES)
-    }
+    return {name for name in names if name == "__pycache__" or name.endswith((".pyc", ".pyo"))}
 
 
 def build_lambda_bundle(
     output_dir: Path,
     target: LambdaPlatform,
     *,
-    source_dir: Path = LAMBDA_SOURCE_DIR,
-    cache_dir: Path = DEPENDENCY_CACHE_DIR,
+    engine_dir: Path = ENGINE_PACKAGE_DIR,
+    requirements: Path = LAMBDA_REQUIREMENTS,
+    cache_dir: Path | None = None,
 ) -> None:
-    """Write the complete Lambda code (dependencies + entry points + engine) into ``output_dir``."""
-    dependencies = installed_dependencies(target, source_dir=source_dir, cache_dir=cache_dir)
+    """Write the complete Lambda code (dependencies + the engine package) into ``output_dir``."""
+    dependencies = installed_dependencies(target, requirements=requirements, cache_dir=cache_dir)
     shutil.copytree(dependencies, output_dir, dirs_exist_ok=True)
-    for entry in _ENTRY_FILES:
-        shutil.copy2(source_dir / entry, output_dir / entry)
     shutil.copytree(
-        source_dir / _PACKAGE_DIR,
-        output_dir / _PACKAGE_DIR,
+        engine_dir,
+        output_dir / engine_dir.name,
         ignore=_ignore_build_litter,
         dirs_exist_ok=True,
     )
@@ -168,7 +167,7 @@ def lambda_code(architecture: lambda_.Architecture, runtime: lambda_.Runtime) ->
     """
     target = LambdaPlatform.for_lambda(architecture, runtime)
     return lambda_.Code.from_asset(
-        str(LAMBDA_SOURCE_DIR),
+        str(ENGINE_PACKAGE_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(
             # Never pulled: local bundling always succeeds or raises.

@@ -23,7 +23,6 @@ from typing import Any, NoReturn, TextIO
 
 from confluent_kafka import KafkaException
 
-from topic_sync import render
 from topic_sync.apply import TopicResult, apply_plan
 from topic_sync.connection import AuthMode, Connection
 from topic_sync.exceptions import SpecError, TopicSyncError, clip, one_line
@@ -33,6 +32,7 @@ from topic_sync.plan import ActionKind, Observed, Plan
 from topic_sync.retry import Deadline
 from topic_sync.spec import ClusterType, TopicSpec
 from topic_sync.sync import Progress, SyncRequest, apply_paced, observe, plan_for, verify
+from topic_sync_tools import render
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,7 +46,7 @@ MAX_ERROR_CHARS = 2000
 # Above this many changes, apply in slices and report progress between them.
 PROGRESS_SLICE = 100
 
-logger = logging.getLogger("topic_sync.cli")
+logger = logging.getLogger("topic_sync_tools.cli")
 
 
 class CliError(Exception):
@@ -242,7 +242,7 @@ def list_topic_names(connection: Connection, timeout: float) -> list[str]:
 
 def _target(args: argparse.Namespace) -> Target:
     # Imported here: spec_file needs pyyaml, which only the CLI and the CDK app use.
-    from topic_sync import spec_file
+    from topic_sync_tools import spec_file
 
     cluster_type = ClusterType(args.cluster_type.upper())
     topics_file = spec_file.load(args.spec, cluster_type=cluster_type)

@@ -11,14 +11,15 @@ into metrics in namespace ``TopicSync`` with the dimensions ``service=topic-sync
 - ``SyncDuration``: wall time of the whole observe/plan/apply/verify (Milliseconds);
 - ``SyncErrors``: 1 when the sync failed (only from ``emit_failed_sync_metrics``).
 
-The stack's alarms (stacks/kafka_topics.py) read exactly these names and dimensions.
+The construct's alarms (topic_sync_cdk.kafka_topics) read exactly these names and dimensions;
+they import this module at synth, where Powertools need not be installed: it is imported only
+when a document is emitted.
 """
 
 from __future__ import annotations
 
 import enum
-
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from collections.abc import Mapping
 
 from topic_sync.exceptions import PlanRefusedError
 from topic_sync.plan import ActionKind, Plan, TopicAction
@@ -61,11 +62,16 @@ def drifted(plan: Plan) -> tuple[TopicAction, ...]:
     return tuple(a for a in plan.actions if a.kind in _DRIFT_KINDS)
 
 
-def _metrics(operation: Operation) -> EphemeralMetrics:
+def _emit(operation: Operation, values: Mapping[str, float]) -> None:
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
     # Ephemeral: no state shared with any other Metrics instance; one document per call.
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     metrics.add_dimension(name=OPERATION_DIMENSION, value=operation.value)
-    return metrics
+    for name, value in values.items():
+        unit = MetricUnit.Milliseconds if name == SYNC_DURATION else MetricUnit.Count
+        metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.flush_metrics()
 
 
 def emit_sync_metrics(
@@ -75,11 +81,7 @@ def emit_sync_metrics(
     values: dict[str, float] = {name: len(plan.of_kind(kind)) for name, kind in _COUNTS.items()}
     values[DRIFTED_TOPICS] = len(drifted(plan))
     values[SYNC_DURATION] = round(duration_seconds * 1000.0, 3)
-    metrics = _metrics(operation)
-    for name, value in values.items():
-        unit = MetricUnit.Milliseconds if name == SYNC_DURATION else MetricUnit.Count
-        metrics.add_metric(name=name, unit=unit, value=value)
-    metrics.flush_metrics()
+    _emit(operation, values)
     return values
 
 
@@ -91,9 +93,5 @@ def emit_failed_sync_metrics(
     if isinstance(error, PlanRefusedError):
         values[TOPICS_REFUSED] = len(error.problems)
     values[SYNC_DURATION] = round(duration_seconds * 1000.0, 3)
-    metrics = _metrics(operation)
-    for name, value in values.items():
-        unit = MetricUnit.Milliseconds if name == SYNC_DURATION else MetricUnit.Count
-        metrics.add_metric(name=name, unit=unit, value=value)
-    metrics.flush_metrics()
+    _emit(operation, values)
     return values

@@ -1,11 +1,11 @@
 """KafkaTopics: makes Kafka topics exist on an MSK cluster (IAM auth) during a deployment.
 
-A VPC Lambda (``lambda/handler.py``, the topic-sync engine) behind a
+A VPC Lambda (``topic_sync.handler``, the topic-sync engine) behind a
 ``custom_resources.Provider``; the framework Lambda stays outside the VPC. Anything that needs
 the topics adds ``node.add_dependency(kafka_topics.resource)``.
 
 Between deploys, an EventBridge schedule runs the same engine in verify mode
-(``lambda/drift_check.py``, read-only IAM) against the deployed spec and emits the
+(``topic_sync.drift_check``, read-only IAM) against the deployed spec and emits the
 ``DriftedTopics`` metric; ``alarms`` fire on provisioner / drift-check errors and on drift.
 """
 
@@ -29,15 +29,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.bundling import lambda_code
-from stacks.nag import (
-    AWS_LAMBDA_BASIC_EXECUTION_ROLE,
-    AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE,
-    NIST_LAMBDA_OUTSIDE_VPC_REASON,
-    acknowledge,
-    acknowledge_lambda_runtime_findings,
-    iam5_resource_finding,
-)
 from topic_sync.exceptions import SpecError
 from topic_sync.metrics import DRIFTED_TOPICS, NAMESPACE, OPERATION_DIMENSION, SERVICE, Operation
 from topic_sync.pacing import DEFAULT_RATES, PartitionRate
@@ -50,8 +41,17 @@ from topic_sync.spec import (
 from topic_sync.spec import SERVERLESS_MAX_PARTITIONS as SERVERLESS_MAX_PARTITIONS
 from topic_sync.spec import ClusterType, TopicSpec, parse_topics
 from topic_sync.spec import serverless_quota_problems as serverless_quota_problems
+from topic_sync_cdk.bundling import lambda_code
+from topic_sync_cdk.nag import (
+    AWS_LAMBDA_BASIC_EXECUTION_ROLE,
+    AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE,
+    NIST_LAMBDA_OUTSIDE_VPC_REASON,
+    acknowledge,
+    acknowledge_lambda_runtime_findings,
+    iam5_resource_finding,
+)
 
-#: The provisioner's environment variable naming its log group (lambda/handler.py reads it).
+#: The provisioner's environment variable naming its log group (topic_sync.handler reads it).
 PROVISIONER_LOG_GROUP_ENV = "TOPIC_SYNC_LOG_GROUP"
 #: MSK IAM-auth listener (SASL/SCRAM is 9096, TLS 9094; Serverless only has IAM).
 MSK_IAM_PORT = 9098
@@ -315,14 +315,14 @@ class KafkaTopics(Construct):
 
         self.function = provisioner(
             "Provisioner",
-            "handler.on_event",
+            "topic_sync.handler.on_event",
             "topic-sync: makes the declared Kafka topics exist (Custom::KafkaTopics)",
         )
         self._grant(arns, topics, removal_policy=removal_policy, prune=prune, stack=stack)
         # The waiter's side of a paced sync: same code, role, network and logs.
         self.is_complete_function = provisioner(
             "IsComplete",
-            "handler.is_complete",
+            "topic_sync.handler.is_complete",
             "topic-sync: continues a sync paced by the partition quota",
             role=self.function.role,
         )
@@ -432,7 +432,7 @@ class KafkaTopics(Construct):
             description="topic-sync: scheduled, read-only drift check of the declared Kafka topics",
             runtime=LAMBDA_RUNTIME,
             architecture=LAMBDA_ARCHITECTURE,
-            handler="drift_check.handler",
+            handler="topic_sync.drift_check.handler",
             code=code,
             memory_size=256,
             timeout=Duration.seconds(timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()),
