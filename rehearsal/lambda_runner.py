@@ -51,7 +51,8 @@ _BOOTSTRAP = textwrap.dedent(
 
     try:
         module_name, _, function = handler_spec.rpartition(".")
-        module = __import__(module_name)
+        __import__(module_name)
+        module = sys.modules[module_name]  # __import__ returns the top-level package
         if not module.__file__.startswith(bundle):
             raise ImportError(f"{module_name} came from {module.__file__}, not the bundle")
         event = json.load(sys.stdin)

@@ -1,4 +1,9 @@
-"""The app stack: VPC, MSK Serverless (IAM auth), the topics, and ECS services that need them."""
+"""The app stack: the topics on an MSK cluster (IAM auth) and the ECS services that need them.
+
+Two modes. New cluster (default): a VPC, an MSK Serverless cluster, the topics, the services.
+Existing cluster (``ExistingCluster``): the topics on a cluster made elsewhere, in its VPC,
+built from ids without lookups; the services only when images are given.
+"""
 
 from __future__ import annotations
 
@@ -20,19 +25,13 @@ from aws_cdk import aws_msk as msk
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_wafv2 as wafv2
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from topic_sync.exceptions import SpecError
-from topic_sync_cdk.kafka_topics import MSK_IAM_PORT, ClusterArnParts, KafkaTopics
-from topic_sync_cdk.nag import (
-    AWS_LAMBDA_BASIC_EXECUTION_ROLE,
-    NIST_LAMBDA_OUTSIDE_VPC_REASON,
-    acknowledge,
-    acknowledge_cdk_inline_policies,
-    acknowledge_lambda_runtime_findings,
-    iam5_resource_finding,
-)
+from topic_sync.spec import ClusterType
+from topic_sync_cdk.cluster import KafkaCluster
+from topic_sync_cdk.kafka_topics import MSK_IAM_PORT, KafkaTopics
+from topic_sync_cdk.nag import acknowledge, acknowledge_cdk_inline_policies
 from topic_sync_tools.spec_file import ServiceSpec, TopicsFile
 
 #: The placeholder every service runs until ``-c image.<service>=...`` names its real image:
@@ -59,13 +58,9 @@ PLACEHOLDER_SCRATCH_PATHS = ("/var/cache/nginx", "/run")
 HTTPS_PORT = 443
 #: TLS 1.3 and 1.2 (ELBSecurityPolicy-TLS13-1-2-2021-06), AWS's recommended listener policy.
 GATEWAY_SSL_POLICY = elbv2.SslPolicy.RECOMMENDED_TLS
-#: The bootstrap-brokers lookup is one fast API call; CloudFormation's default wait is an hour.
-BOOTSTRAP_BROKERS_SERVICE_TIMEOUT = Duration.minutes(5)
 #: The service that sits behind the internet-facing load balancer.
 GATEWAY_SERVICE = "gateway"
 GATEWAY_CONTAINER_PORT = 80
-#: Construct id aws-cdk-lib gives the one Lambda behind every AwsCustomResource of a stack.
-AWS_CUSTOM_RESOURCE_SINGLETON_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
 
 #: Default of the ``driftCheck`` context: an EventBridge schedule expression, or ``off``.
@@ -79,12 +74,34 @@ WAF_MANAGED_RULE_GROUPS = (
 
 
 @dataclass(frozen=True)
+class ExistingCluster:
+    """An MSK cluster made elsewhere, and the network it is reachable from (app.py checks the
+    ids)."""
+
+    cluster_arn: str
+    vpc_id: str
+    #: Private subnets with egress (NAT) for the Lambdas and tasks, one or more per zone.
+    subnet_ids: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    security_group_id: str
+    cluster_type: ClusterType = ClusterType.SERVERLESS
+    #: None: read with GetBootstrapBrokers at deploy time.
+    bootstrap_servers: str | None = None
+    #: Public subnets for the gateway's load balancer (needed only when the gateway deploys).
+    public_subnet_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     """What the stack reads from context (see cdk.json and app.py), with the defaults used there."""
 
     vpc_id: str | None = None
+    #: None: this stack creates its VPC and an MSK Serverless cluster.
+    existing_cluster: ExistingCluster | None = None
     nat_gateways: int = 1
-    cloudformation_endpoint: bool = True
+    #: None: an endpoint in a VPC this stack creates, none in an existing VPC (whose private
+    #: DNS for CloudFormation may already be taken by an endpoint of its own).
+    cloudformation_endpoint: bool | None = None
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     prune: bool = False
     images: Mapping[str, str] = field(default_factory=dict)
@@ -128,37 +145,55 @@ class PlatformStack(Stack):
             "operational logs only (no message data, no secrets: connection settings are "
             "masked), so a customer managed key would add key-policy coupling, not protection",
         )
-        self.vpc = self._vpc(settings)
-        self.cluster_security_group = ec2.SecurityGroup(
-            self,
-            "KafkaSecurityGroup",
-            vpc=self.vpc,
-            description="MSK Serverless: IAM listener (9098) from the provisioner and services",
-            allow_all_outbound=False,
-        )
-        private_subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-        self.kafka_cluster = msk.CfnServerlessCluster(
-            self,
-            "Kafka",
-            cluster_name=self.stack_name,
-            client_authentication=msk.CfnServerlessCluster.ClientAuthenticationProperty(
-                sasl=msk.CfnServerlessCluster.SaslProperty(
-                    iam=msk.CfnServerlessCluster.IamProperty(enabled=True)
-                )
-            ),
-            vpc_configs=[
-                msk.CfnServerlessCluster.VpcConfigProperty(
-                    subnet_ids=private_subnets.subnet_ids,
-                    security_groups=[self.cluster_security_group.security_group_id],
-                )
-            ],
-        )
-        self.kafka_cluster.apply_removal_policy(settings.removal_policy)
-        cluster_arn = self.kafka_cluster.attr_arn
-        self.bootstrap_servers = self._bootstrap_servers(cluster_arn)
+        existing = settings.existing_cluster
+        self.kafka_cluster: msk.CfnServerlessCluster | None = None
+        if existing is not None:
+            self.vpc = ec2.Vpc.from_vpc_attributes(
+                self,
+                "Vpc",
+                vpc_id=existing.vpc_id,
+                availability_zones=list(existing.availability_zones),
+                private_subnet_ids=list(existing.subnet_ids),
+                public_subnet_ids=list(existing.public_subnet_ids) or None,
+            )
+            # Mutable: the stack adds its 9098 ingress rules as separate resources on it.
+            self.cluster_security_group = ec2.SecurityGroup.from_security_group_id(
+                self, "KafkaSecurityGroup", existing.security_group_id, allow_all_outbound=False
+            )
+            self.cluster = KafkaCluster.from_attributes(
+                self,
+                "Cluster",
+                cluster_arn=existing.cluster_arn,
+                vpc=self.vpc,
+                security_group=self.cluster_security_group,
+                cluster_type=existing.cluster_type,
+                bootstrap_servers=existing.bootstrap_servers,
+            )
+        else:
+            self.vpc = self._vpc(settings)
+            self.cluster_security_group = ec2.SecurityGroup(
+                self,
+                "KafkaSecurityGroup",
+                vpc=self.vpc,
+                description="MSK Serverless: IAM listener (9098) from the provisioner and services",
+                allow_all_outbound=False,
+            )
+            self.kafka_cluster = self._serverless_cluster(settings)
+            self.cluster = KafkaCluster.from_serverless_cluster(
+                self,
+                "Cluster",
+                cluster=self.kafka_cluster,
+                vpc=self.vpc,
+                security_group=self.cluster_security_group,
+                log_retention=settings.log_retention,
+            )
+        self.bootstrap_servers = self.cluster.bootstrap_servers
 
         cloudformation_endpoint = None
-        if settings.cloudformation_endpoint:
+        wants_endpoint = settings.cloudformation_endpoint
+        if wants_endpoint is None:
+            wants_endpoint = existing is None
+        if wants_endpoint:
             cloudformation_endpoint = self.vpc.add_interface_endpoint(
                 "CloudFormationEndpoint",
                 service=ec2.InterfaceVpcEndpointAwsService.CLOUDFORMATION,
@@ -168,10 +203,7 @@ class PlatformStack(Stack):
         self.topics = KafkaTopics(
             self,
             "Topics",
-            cluster_arn=cluster_arn,
-            bootstrap_servers=self.bootstrap_servers,
-            vpc=self.vpc,
-            cluster_security_group=self.cluster_security_group,
+            cluster=self.cluster,
             topics=topics_file.topics,
             removal_policy=settings.removal_policy,
             prune=settings.prune,
@@ -186,16 +218,18 @@ class PlatformStack(Stack):
         for alarm in self.topics.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
 
+        self.services: dict[str, ecs.FargateService] = {}
+        if not deploys_services(settings):
+            return
+        _require_public_subnets(topics_file, settings)
         self.ecs_cluster = ecs.Cluster(
             self,
             "Services",
             vpc=self.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
-        arns = ClusterArnParts(self, cluster_arn)
-        self.services: dict[str, ecs.FargateService] = {}
         for service in topics_file.services:
-            fargate_service = self._service(service, arns, settings)
+            fargate_service = self._service(service, settings)
             # Roll out only once the topics it writes to and reads from exist.
             fargate_service.node.add_dependency(self.topics.resource)
             self.services[service.name] = fargate_service
@@ -242,43 +276,26 @@ class PlatformStack(Stack):
             )
         return vpc
 
-    def _bootstrap_servers(self, cluster_arn: str) -> str:
-        # CloudFormation only exposes the cluster ARN; the bootstrap string needs an API call.
-        get_bootstrap_brokers = cr.AwsSdkCall(
-            service="Kafka",
-            action="getBootstrapBrokers",
-            parameters={"ClusterArn": cluster_arn},
-            physical_resource_id=cr.PhysicalResourceId.of(cluster_arn),
-            output_paths=["BootstrapBrokerStringSaslIam"],
-        )
-        brokers = cr.AwsCustomResource(
+    def _serverless_cluster(self, settings: PlatformSettings) -> msk.CfnServerlessCluster:
+        private_subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        cluster = msk.CfnServerlessCluster(
             self,
-            "BootstrapBrokers",
-            on_create=get_bootstrap_brokers,
-            on_update=get_bootstrap_brokers,
-            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[cluster_arn]),
-            # The SDK in the Lambda runtime has GetBootstrapBrokers; no npm install at deploy time.
-            install_latest_aws_sdk=False,
-            log_group=logs.LogGroup(
-                self, "BootstrapBrokersLogs", retention=self.settings.log_retention
+            "Kafka",
+            cluster_name=self.stack_name,
+            client_authentication=msk.CfnServerlessCluster.ClientAuthenticationProperty(
+                sasl=msk.CfnServerlessCluster.SaslProperty(
+                    iam=msk.CfnServerlessCluster.IamProperty(enabled=True)
+                )
             ),
-            # One fast API call: give up after minutes, not CloudFormation's default hour.
-            service_timeout=BOOTSTRAP_BROKERS_SERVICE_TIMEOUT,
+            vpc_configs=[
+                msk.CfnServerlessCluster.VpcConfigProperty(
+                    subnet_ids=private_subnets.subnet_ids,
+                    security_groups=[self.cluster_security_group.security_group_id],
+                )
+            ],
         )
-        singleton = self.node.find_child(AWS_CUSTOM_RESOURCE_SINGLETON_ID)
-        acknowledge(
-            singleton,
-            f"AwsSolutions-IAM4[{AWS_LAMBDA_BASIC_EXECUTION_ROLE}]",
-            "CDK AwsCustomResource singleton Lambda: the AWS managed policy only lets it write "
-            "its logs; its API permission is GetBootstrapBrokers on this cluster only",
-        )
-        acknowledge_lambda_runtime_findings(
-            singleton,
-            invocation="CloudFormation invokes it for the Custom::AWS lookup and gets any failure "
-            "back in the response",
-        )
-        acknowledge(singleton, "NIST.800.53.R5-LambdaInsideVPC", NIST_LAMBDA_OUTSIDE_VPC_REASON)
-        return brokers.get_response_field("BootstrapBrokerStringSaslIam")
+        cluster.apply_removal_policy(settings.removal_policy)
+        return cluster
 
     def _alarm_topic(self, settings: PlatformSettings) -> sns.Topic:
         # A customer managed key: CloudWatch cannot publish to a topic under the AWS managed
@@ -310,48 +327,18 @@ class PlatformStack(Stack):
         )
         return topic
 
-    def _task_role(self, service: ServiceSpec, arns: ClusterArnParts) -> iam.Role:
+    def _task_role(self, service: ServiceSpec) -> iam.Role:
         role = iam.Role(
             self,
             f"{service.name}TaskRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"{service.name}: Kafka data access on its own topics only",
         )
-        cluster_actions = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
         if service.produces:
-            # Kafka >= 3.0 producers are idempotent by default; MSK checks this on the cluster.
-            cluster_actions.append("kafka-cluster:WriteDataIdempotently")
-        role.add_to_policy(
-            iam.PolicyStatement(actions=cluster_actions, resources=[arns.cluster_arn])
-        )
-        if service.produces:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
-                    resources=[arns.topic_arn(name) for name in service.produces],
-                )
-            )
+            self.topics.grant_produce(role, *service.produces)
         if service.consumes:
-            group_prefix = consumer_group_prefix(service.name)
-            group_arn = arns.group_arn(f"{group_prefix}*")
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
-                    resources=[arns.topic_arn(name) for name in service.consumes],
-                )
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
-                    resources=[group_arn],
-                )
-            )
-            acknowledge(
-                role,
-                iam5_resource_finding(self, group_arn),
-                f"{service.name} names its consumer groups '{group_prefix}<name>' "
-                "(KAFKA_CONSUMER_GROUP_PREFIX); service names cannot contain '.', so the "
-                "wildcard covers only this service's groups",
+            self.topics.grant_consume(
+                role, *service.consumes, consumer_group_prefix=consumer_group_prefix(service.name)
             )
         return role
 
@@ -455,11 +442,9 @@ class PlatformStack(Stack):
         )
         return security_group
 
-    def _service(
-        self, service: ServiceSpec, arns: ClusterArnParts, settings: PlatformSettings
-    ) -> ecs.FargateService:
+    def _service(self, service: ServiceSpec, settings: PlatformSettings) -> ecs.FargateService:
         security_group = self._service_security_group(service)
-        task_role = self._task_role(service, arns)
+        task_role = self._task_role(service)
         circuit_breaker = ecs.DeploymentCircuitBreaker(enable=True, rollback=True)
         gateway = service.name == GATEWAY_SERVICE
         task_definition = self._task_definition(
@@ -676,7 +661,30 @@ def consumer_group_prefix(service_name: str) -> str:
     return f"{service_name}."
 
 
+def deploys_services(settings: PlatformSettings) -> bool:
+    """A new cluster comes with its services; an existing one only when images are given
+    (or placeholders allowed): a team adding topics to its cluster may run its services
+    elsewhere."""
+    if settings.existing_cluster is None:
+        return True
+    return bool(settings.images) or settings.allow_placeholder_images
+
+
+def _require_public_subnets(topics_file: TopicsFile, settings: PlatformSettings) -> None:
+    existing = settings.existing_cluster
+    gateway = any(service.name == GATEWAY_SERVICE for service in topics_file.services)
+    if existing is not None and gateway and not existing.public_subnet_ids:
+        raise SpecError(
+            [
+                f"context publicSubnetIds: required to deploy the {GATEWAY_SERVICE} service "
+                "into an existing VPC (its internet-facing load balancer lives there)"
+            ]
+        )
+
+
 def _refuse_placeholders(topics_file: TopicsFile, settings: PlatformSettings) -> None:
+    if not deploys_services(settings):
+        return
     missing = [s.name for s in topics_file.services if s.name not in settings.images]
     if missing and not settings.allow_placeholder_images:
         raise SpecError(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_cdk import ArnFormat, CustomResource, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -42,6 +43,7 @@ from topic_sync.spec import SERVERLESS_MAX_PARTITIONS as SERVERLESS_MAX_PARTITIO
 from topic_sync.spec import ClusterType, TopicSpec, parse_topics
 from topic_sync.spec import serverless_quota_problems as serverless_quota_problems
 from topic_sync_cdk.bundling import lambda_code
+from topic_sync_cdk.cluster import ClusterArnParts, KafkaCluster
 from topic_sync_cdk.nag import (
     AWS_LAMBDA_BASIC_EXECUTION_ROLE,
     AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE,
@@ -87,6 +89,9 @@ _DRIFT_CHECK_SPEC_KEYS = frozenset(
     }
 )
 
+#: A consumer-group prefix: the group ARN's last part before the wildcard.
+_GROUP_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
+
 _TOPIC_ADMIN_ACTIONS = (
     "kafka-cluster:CreateTopic",
     "kafka-cluster:DescribeTopic",
@@ -94,35 +99,6 @@ _TOPIC_ADMIN_ACTIONS = (
     "kafka-cluster:DescribeTopicDynamicConfiguration",
     "kafka-cluster:AlterTopicDynamicConfiguration",
 )
-
-
-class ClusterArnParts:
-    """ARNs of things inside an MSK cluster of this stack's account and region, from its ARN.
-
-    ``...:cluster/<cluster-name>/<cluster-uuid>`` (a token is fine) gives
-    ``...:topic/<cluster-name>/<cluster-uuid>/<topic>`` and ``...:group/.../<group>``.
-    """
-
-    def __init__(self, scope: Construct, cluster_arn: str) -> None:
-        self._stack = Stack.of(scope)
-        self.cluster_arn = cluster_arn
-        resource_path = Fn.split("/", cluster_arn)
-        self.cluster_name = Fn.select(1, resource_path)
-        self.cluster_uuid = Fn.select(2, resource_path)
-
-    def _inside(self, resource: str, name: str) -> str:
-        return self._stack.format_arn(
-            service="kafka",
-            resource=resource,
-            resource_name=f"{self.cluster_name}/{self.cluster_uuid}/{name}",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-
-    def topic_arn(self, topic: str) -> str:
-        return self._inside("topic", topic)
-
-    def group_arn(self, group: str) -> str:
-        return self._inside("group", group)
 
 
 def drift_metric() -> cloudwatch.Metric:
@@ -176,16 +152,12 @@ def validated_topic_properties(
 class KafkaTopics(Construct):
     """Kafka topics that exist on an MSK cluster (IAM auth) before anything depending on them.
 
-    :param cluster_arn: ARN of the MSK cluster (a token is fine).
-    :param bootstrap_servers: the cluster's IAM bootstrap string, ``host:9098[,...]`` (a token
-        is fine).
-    :param vpc: the VPC the cluster is reachable from; the provisioning Lambda runs in it.
-    :param cluster_security_group: security group of the cluster; gets an ingress rule on 9098
-        from the provisioning Lambda.
+    :param cluster: the cluster, its VPC and security group (``KafkaCluster``: this app's
+        cluster or an existing one). Its security group gets an ingress rule on 9098 from the
+        provisioning Lambdas; its type picks the rules checked at synth (MSK Serverless: the
+        config allow-list and partition quotas; Provisioned: replication factor and every
+        topic config allowed).
     :param topics: the topics that must exist (validated at synth by the Lambda's own parser).
-    :param vpc_subnets: where the Lambda runs. Default: the VPC's private subnets with egress.
-    :param cluster_type: SERVERLESS or PROVISIONED. Default: SERVERLESS (its config allow-list
-        and partition quotas are checked at synth).
     :param removal_policy: what happens to the topics when this resource is deleted.
         Default: RETAIN, the topics and their data are kept. DESTROY deletes them, but only
         while the stack itself is being deleted: removing or renaming the resource, or a
@@ -212,6 +184,8 @@ class KafkaTopics(Construct):
     :param total_timeout: how long a deploy may wait for a paced sync. Default: the spec's
         partitions at ``partition_rate``, plus 15% and ten minutes (10 to 55 minutes).
 
+    ``grant_produce`` and ``grant_consume`` give a role data access to declared topics.
+
     Attributes: ``resource`` (depend on it), ``function`` (the provisioner),
     ``drift_check_function`` (None without the drift check) and ``alarms``: provisioner errors,
     drift-check errors and drift (``DriftedTopics >= 1``), without actions: add your own.
@@ -222,13 +196,8 @@ class KafkaTopics(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster_arn: str,
-        bootstrap_servers: str,
-        vpc: ec2.IVpc,
-        cluster_security_group: ec2.ISecurityGroup,
+        cluster: KafkaCluster,
         topics: Sequence[TopicSpec],
-        vpc_subnets: ec2.SubnetSelection | None = None,
-        cluster_type: ClusterType = ClusterType.SERVERLESS,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         prune: bool = False,
         sync_token: str | None = None,
@@ -247,7 +216,12 @@ class KafkaTopics(Construct):
         timeout = timeout or Duration.seconds(60)
         if timeout.to_seconds() > Duration.minutes(14).to_seconds():
             raise ValueError("timeout must leave room inside Lambda's 15 minutes (max 14 minutes)")
+        cluster_type = cluster.cluster_type
+        vpc, vpc_subnets = cluster.vpc, cluster.vpc_subnets
+        cluster_security_group = cluster.security_group
         topic_properties = validated_topic_properties(topics, cluster_type)
+        self.cluster = cluster
+        self.topic_names = frozenset(topic.name for topic in topics)
         rate = (
             PartitionRate.parse(partition_rate, source="partition_rate")
             if partition_rate and partition_rate.lower() != "off"
@@ -259,7 +233,7 @@ class KafkaTopics(Construct):
         if total_timeout.to_seconds() % IS_COMPLETE_QUERY_INTERVAL.to_seconds():
             raise ValueError("total_timeout must be a whole number of 30-second waiter intervals")
         stack = Stack.of(self)
-        arns = ClusterArnParts(self, cluster_arn)
+        arns = cluster.arns
 
         self.security_group = ec2.SecurityGroup(
             self,
@@ -302,8 +276,7 @@ class KafkaTopics(Construct):
                 ),
                 role=role,
                 vpc=vpc,
-                vpc_subnets=vpc_subnets
-                or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                vpc_subnets=vpc_subnets,
                 security_groups=[self.security_group],
                 environment={
                     "POWERTOOLS_SERVICE_NAME": "topic-sync",
@@ -347,9 +320,10 @@ class KafkaTopics(Construct):
             pinned = self.node.try_get_context(SYNC_TOKEN_CONTEXT_KEY)
             sync_token = str(pinned) if pinned is not None else datetime.now(UTC).isoformat()
         properties: dict[str, Any] = {
-            "BootstrapServers": bootstrap_servers,
+            "BootstrapServers": cluster.bootstrap_servers,
             "Auth": "IAM",
-            "Region": stack.region,
+            # The cluster's region: the IAM auth token is signed for it.
+            "Region": arns.region,
             "ClusterType": cluster_type.value,
             "Topics": topic_properties,
             "RemovalPolicy": "DESTROY" if removal_policy is RemovalPolicy.DESTROY else "RETAIN",
@@ -391,13 +365,102 @@ class KafkaTopics(Construct):
             )
         self.alarms = self._alarms()
 
+    def grant_produce(self, grantee: iam.IGrantable, *topic_names: str) -> iam.Grant:
+        """Let ``grantee`` write to these declared topics (and nothing else on the cluster).
+
+        Connect, DescribeCluster and WriteDataIdempotently on the cluster (Kafka >= 3.0
+        producers are idempotent by default); DescribeTopic and WriteData on the topics.
+        """
+        topics = self._declared(topic_names, "grant_produce")
+        return self._grant_to(
+            grantee,
+            [
+                (
+                    [
+                        "kafka-cluster:Connect",
+                        "kafka-cluster:DescribeCluster",
+                        "kafka-cluster:WriteDataIdempotently",
+                    ],
+                    [self.cluster.arns.cluster_arn],
+                ),
+                (
+                    ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                    [self.cluster.arns.topic_arn(name) for name in topics],
+                ),
+            ],
+        )
+
+    def grant_consume(
+        self, grantee: iam.IGrantable, *topic_names: str, consumer_group_prefix: str
+    ) -> iam.Grant:
+        """Let ``grantee`` read these declared topics in consumer groups named
+        ``<consumer_group_prefix><anything>``.
+
+        Connect and DescribeCluster on the cluster; DescribeTopic and ReadData on the topics;
+        DescribeGroup and AlterGroup (join, commit) on ``group/.../<prefix>*``. Pick prefixes
+        that cannot match another service's groups (e.g. ``<service>.`` with no '.' in names).
+        """
+        topics = self._declared(topic_names, "grant_consume")
+        if not _GROUP_PREFIX_RE.match(consumer_group_prefix):
+            raise ValueError(
+                "grant_consume: consumer_group_prefix must be 2-64 characters of letters, "
+                f"digits, '.', '_' and '-', got {consumer_group_prefix!r}"
+            )
+        group_arn = self.cluster.arns.group_arn(f"{consumer_group_prefix}*")
+        grant = self._grant_to(
+            grantee,
+            [
+                (
+                    ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"],
+                    [self.cluster.arns.cluster_arn],
+                ),
+                (
+                    ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+                    [self.cluster.arns.topic_arn(name) for name in topics],
+                ),
+                (["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"], [group_arn]),
+            ],
+        )
+        if isinstance(grantee, Construct):
+            acknowledge(
+                grantee,
+                iam5_resource_finding(self, group_arn),
+                f"consumer groups are named '{consumer_group_prefix}<name>'; the wildcard "
+                "covers only the groups with that prefix",
+            )
+        return grant
+
+    def _declared(self, topic_names: Sequence[str], method: str) -> tuple[str, ...]:
+        if not topic_names:
+            raise ValueError(f"{method}: name at least one topic")
+        unknown = sorted(set(topic_names) - self.topic_names)
+        if unknown:
+            raise ValueError(
+                f"{method}: {', '.join(unknown)} not among the declared topics "
+                f"({', '.join(sorted(self.topic_names))})"
+            )
+        return tuple(dict.fromkeys(topic_names))
+
+    @staticmethod
+    def _grant_to(
+        grantee: iam.IGrantable, statements: Sequence[tuple[list[str], list[str]]]
+    ) -> iam.Grant:
+        grant: iam.Grant | None = None
+        for actions, resources in statements:
+            one = iam.Grant.add_to_principal(
+                grantee=grantee, actions=actions, resource_arns=resources
+            )
+            grant = one if grant is None else grant.combine(one)
+        assert grant is not None
+        return grant
+
     def _drift_check(
         self,
         *,
         code: lambda_.Code,
         arns: ClusterArnParts,
         vpc: ec2.IVpc,
-        vpc_subnets: ec2.SubnetSelection | None,
+        vpc_subnets: ec2.SubnetSelection,
         cluster_security_group: ec2.ISecurityGroup,
         topics: Sequence[TopicSpec],
         schedule: events.Schedule,
@@ -437,8 +500,7 @@ class KafkaTopics(Construct):
             memory_size=256,
             timeout=Duration.seconds(timeout.to_seconds() + _LAMBDA_TIMEOUT_HEADROOM.to_seconds()),
             vpc=vpc,
-            vpc_subnets=vpc_subnets
-            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            vpc_subnets=vpc_subnets,
             security_groups=[security_group],
             environment={"POWERTOOLS_SERVICE_NAME": SERVICE},
             log_group=logs.LogGroup(self, "DriftCheckLogs", retention=log_retention),

@@ -13,11 +13,7 @@ from typing import Any
 import pytest
 from aws_cdk import App
 
-from stacks.platform_stack import (
-    BOOTSTRAP_BROKERS_SERVICE_TIMEOUT,
-    PLACEHOLDER_IMAGE,
-    WAF_MANAGED_RULE_GROUPS,
-)
+from stacks.platform_stack import PLACEHOLDER_IMAGE, WAF_MANAGED_RULE_GROUPS
 from tests.cdk.conftest import (
     ALARM_EMAIL,
     ALB_LOGS_BUCKET,
@@ -31,6 +27,7 @@ from tests.cdk.conftest import (
     cdk_json_context,
 )
 from topic_sync.exceptions import SpecError
+from topic_sync_cdk.cluster import BOOTSTRAP_BROKERS_SERVICE_TIMEOUT
 from topic_sync_cdk.kafka_topics import DRIFT_CHECK_ACTIONS, MSK_IAM_PORT
 from topic_sync_tools.spec_file import load
 

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
 from tests.cdk.conftest import cdk_json_context
 from topic_sync.exceptions import SpecError
 from topic_sync.spec import ClusterType, TopicSpec, parse_topics
+from topic_sync_cdk.cluster import KafkaCluster
 from topic_sync_cdk.kafka_topics import (
     SERVERLESS_MAX_COMPACTED_PARTITIONS,
     SERVERLESS_MAX_PARTITIONS,
@@ -30,16 +32,16 @@ def _construct_template(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) ->
     app = App(context=cdk_json_context())
     stack = Stack(app, "Test")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
-    KafkaTopics(
+    cluster = KafkaCluster.from_attributes(
         stack,
-        "Topics",
+        "Cluster",
         cluster_arn=CLUSTER_ARN,
         bootstrap_servers="b-1.demo.kafka-serverless.eu-west-1.amazonaws.com:9098",
         vpc=vpc,
-        cluster_security_group=ec2.SecurityGroup(stack, "Cluster", vpc=vpc),
-        topics=topics,
-        **props,
+        security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
+        cluster_type=props.pop("cluster_type", ClusterType.SERVERLESS),
     )
+    KafkaTopics(stack, "Topics", cluster=cluster, topics=topics, **props)
     return dict(Template.from_stack(stack).to_json())
 
 
@@ -66,25 +68,11 @@ def test_default_retain_without_prune_grants_no_delete() -> None:
     template = _construct_template()
     grants = _provisioner_grants(template)
     assert "kafka-cluster:DeleteTopic" not in grants
-    # A literal cluster ARN splits at synth: one exact topic ARN per declared topic.
+    # A literal cluster ARN gives literal topic ARNs from its own partition, region, account,
+    # name and uuid (not the stack's: an existing cluster may be in another account).
     uuid = CLUSTER_ARN.rsplit("/", 1)[1]
     assert sorted(grants["kafka-cluster:CreateTopic"]) == [
-        json.dumps(
-            {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        {"Ref": "AWS::Partition"},
-                        ":kafka:",
-                        {"Ref": "AWS::Region"},
-                        ":",
-                        {"Ref": "AWS::AccountId"},
-                        f":topic/demo/{uuid}/{name}",
-                    ],
-                ]
-            }
-        )
+        json.dumps(f"arn:aws:kafka:eu-west-1:111122223333:topic/demo/{uuid}/{name}")
         for name in ("orders", "payments")
     ]
     properties = _custom_resource_properties(template)
@@ -106,7 +94,7 @@ def test_prune_grants_delete_on_this_clusters_topics_only() -> None:
     grants = _provisioner_grants(template)
     (delete_resource,) = grants["kafka-cluster:DeleteTopic"]
     assert "topic/" in delete_resource
-    assert delete_resource.endswith('/*"]]}')
+    assert delete_resource.endswith('/*"')
     # Observing a dropped topic before deleting it needs these on the same resource.
     assert delete_resource in grants["kafka-cluster:DescribeTopic"]
     assert delete_resource in grants["kafka-cluster:DescribeTopicDynamicConfiguration"]
@@ -125,16 +113,16 @@ def _construct(topics: tuple[TopicSpec, ...], **props: Any) -> None:
     app = App(context=cdk_json_context())
     stack = Stack(app, "Test")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
-    KafkaTopics(
+    cluster = KafkaCluster.from_attributes(
         stack,
-        "Topics",
+        "Cluster",
         cluster_arn=CLUSTER_ARN,
         bootstrap_servers="b:9098",
         vpc=vpc,
-        cluster_security_group=ec2.SecurityGroup(stack, "Cluster", vpc=vpc),
-        topics=topics,
-        **props,
+        security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
+        cluster_type=props.pop("cluster_type", ClusterType.SERVERLESS),
     )
+    KafkaTopics(stack, "Topics", cluster=cluster, topics=topics, **props)
 
 
 def test_invalid_topics_fail_with_the_lambdas_own_message() -> None:
@@ -230,3 +218,55 @@ def test_the_total_timeout_grows_with_the_spec_and_stops_below_cloudformations_h
         _construct_template(total_timeout=Duration.hours(2))
     with pytest.raises(SpecError, match="partition_rate: must look like 250/300s"):
         _construct_template(partition_rate="fast")
+
+
+@pytest.mark.synth
+def test_grants_give_a_role_its_topics_and_its_consumer_groups_only() -> None:
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Test")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    cluster = KafkaCluster.from_attributes(
+        stack,
+        "Cluster",
+        cluster_arn=CLUSTER_ARN,
+        bootstrap_servers="b:9098",
+        vpc=vpc,
+        security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
+    )
+    topics = KafkaTopics(stack, "Topics", cluster=cluster, topics=TOPICS)
+    role = iam.Role(stack, "Billing", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+    topics.grant_produce(role, "payments")
+    topics.grant_consume(role, "orders", consumer_group_prefix="billing.")
+    with pytest.raises(ValueError, match="grant_produce: refunds not among the declared topics"):
+        topics.grant_produce(role, "refunds")
+    with pytest.raises(ValueError, match="consumer_group_prefix"):
+        topics.grant_consume(role, "orders", consumer_group_prefix="*")
+    template = Template.from_stack(stack).to_json()
+    (policy,) = (
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and logical_id.startswith("Billing")
+    )
+    granted: dict[str, set[str]] = {}
+    for statement in policy:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            granted.setdefault(action, set()).update(
+                [resources] if isinstance(resources, str) else resources
+            )
+    prefix = "arn:aws:kafka:eu-west-1:111122223333"
+    path = CLUSTER_ARN.split("cluster/", 1)[1]
+    assert granted == {
+        "kafka-cluster:Connect": {CLUSTER_ARN},
+        "kafka-cluster:DescribeCluster": {CLUSTER_ARN},
+        "kafka-cluster:WriteDataIdempotently": {CLUSTER_ARN},
+        "kafka-cluster:DescribeTopic": {
+            f"{prefix}:topic/{path}/payments",
+            f"{prefix}:topic/{path}/orders",
+        },
+        "kafka-cluster:WriteData": {f"{prefix}:topic/{path}/payments"},
+        "kafka-cluster:ReadData": {f"{prefix}:topic/{path}/orders"},
+        "kafka-cluster:DescribeGroup": {f"{prefix}:group/{path}/billing.*"},
+        "kafka-cluster:AlterGroup": {f"{prefix}:group/{path}/billing.*"},
+    }
