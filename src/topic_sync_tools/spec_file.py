@@ -5,6 +5,16 @@ Lambda bundle does not ship. Topic values are validated by ``topic_sync.spec.par
 (the Lambda's own validation), fed the exact CloudFormation-style dicts the custom resource
 will receive, so a bad file fails here with the message the Lambda would give.
 
+Stages: one file serves several environments. ``stages.<stage>`` may override ``defaults``,
+declared ``topics`` (partitions, replication_factor, config) and pick which ``services`` the
+stage deploys; it cannot add topics or services. A topic's value is the first one set of, from
+highest: ``stages.<stage>.topics.<name>``, the topic's own entry, ``stages.<stage>.defaults``,
+``defaults``; config is merged key by key in the same order. So a stage's defaults reach exactly
+what the file's defaults reach, and a value a topic pins for itself stays pinned unless the stage
+names that topic. Every stage is validated on every load, whichever stage (or none) is picked,
+so a broken prod override fails the staging synth too. Lowering partitions below what is
+deployed is refused at deploy by the engine, not here (the file does not know what is deployed).
+
 Regenerate the editor schema:
 ``python -m topic_sync_tools.spec_file --write-schema topics.schema.json``.
 """
@@ -17,6 +27,7 @@ import os
 import re
 import stat
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +55,10 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
     "defaults": "Values every topic gets unless it sets its own.",
     "topics": "The topics that must exist, in any order.",
     "services": "Which service produces to and consumes from which topic.",
+    "stages": "Per-stage overrides (`-c stage=NAME` picks one; none: the values above). "
+    "Precedence, highest first: stages.<stage>.topics.<name>, the topic's own values, "
+    "stages.<stage>.defaults, defaults; config merged key by key in that order. Overrides only: "
+    "a stage cannot add topics or services. Every stage is validated on every load.",
 }
 DEFAULTS_KEYS: Mapping[str, str] = {
     "partitions": "Partition count for topics that do not set one.",
@@ -60,6 +75,31 @@ SERVICE_KEYS: Mapping[str, str] = {
     "produces": "Topics the service writes to (WriteData on exactly these topics).",
     "consumes": "Topics the service reads from (ReadData on these, plus its own consumer groups).",
 }
+STAGE_KEYS: Mapping[str, str] = {
+    "defaults": "This stage's defaults, merged over the file's defaults (config key by key); "
+    "like those, they reach only topics and config keys a topic does not set itself.",
+    "topics": "Overrides of declared topics by name (cannot add topics); they win over the "
+    "topic's own values, config key by key.",
+    "services": "Which of the file's services this stage deploys (default: all); each keeps "
+    "its produces/consumes from the top-level services.",
+}
+STAGE_DEFAULTS_KEYS: Mapping[str, str] = {
+    "partitions": "Partition count for this stage's topics that do not set one.",
+    "replication_factor": "Replication factor for this stage's topics that do not set one "
+    "(provisioned clusters only).",
+    "config": "Topic configs for this stage, over the file's defaults key by key; a topic's own "
+    "config still wins.",
+}
+STAGE_TOPIC_KEYS: Mapping[str, str] = {
+    "partitions": "Partition count in this stage (a deployed topic can grow, never shrink).",
+    "replication_factor": "Replication factor in this stage (provisioned clusters only).",
+    "config": "Topic configs in this stage, over the topic's own config key by key.",
+}
+#: Stage names become part of a CloudFormation stack name (TopicSync-<stage>).
+STAGE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+_STAGE_NAME_RE = re.compile(STAGE_NAME_PATTERN)
+#: Each stage re-validates every topic: the cap keeps a hostile file's load time bounded.
+MAX_STAGES = 64
 #: Service names become ECS service names, construct ids and consumer group prefixes.
 SERVICE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 _SERVICE_NAME_RE = re.compile(SERVICE_NAME_PATTERN)
@@ -85,7 +125,12 @@ class TopicsFile:
 
     path: Path
     topics: tuple[TopicSpec, ...]
+    #: Only the services the stage deploys.
     services: tuple[ServiceSpec, ...]
+    #: The stage applied; None: the base values, no overrides.
+    stage: str | None = None
+    #: Every stage the file declares, in file order.
+    stages: tuple[str, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         return next(service for service in self.services if service.name == name)
@@ -260,10 +305,126 @@ def _parse_services(raw: Any, declared: set[str], problems: list[str]) -> tuple[
     return tuple(services)
 
 
+@dataclass(frozen=True)
+class _StageOverrides:
+    """One stage's overrides, their shape checked (their values are checked by parse_topics)."""
+
+    defaults: Mapping[str, Any]
+    topics: Mapping[str, Mapping[str, Any]]
+    #: None: every service.
+    services: tuple[str, ...] | None
+
+
+def _map_or_empty(where: str, raw: Any, what: str, problems: list[str]) -> Mapping[Any, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: must be a map of {what}, got {clip(raw)}")
+        return {}
+    return raw
+
+
+def _overrides(
+    where: str, raw: Any, allowed: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """A stage's defaults or topic override: the allowed keys, config a map."""
+    body = _map_or_empty(where, raw, ", ".join(allowed), problems)
+    problems.extend(_unknown_keys(where, body, allowed))
+    result = {key: value for key, value in body.items() if key in allowed}
+    if "config" in result:
+        result["config"] = _map_or_empty(
+            f"{where}.config", result["config"], "config name to value", problems
+        )
+    return result
+
+
+def _stage_services(
+    where: str, raw: Any, service_names: set[str], problems: list[str]
+) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        problems.append(f"{where}: must be a list of service names")
+        return None
+    for name in sorted(set(raw) - service_names):
+        problems.append(f"{where}: service {clip(name)} is not declared in services")
+    for name in sorted(name for name, count in Counter(raw).items() if count > 1):
+        problems.append(f"{where}: service {clip(name)} is listed twice")
+    return tuple(raw)
+
+
+def _parse_stages(
+    raw: Any, declared: set[str], service_names: set[str], problems: list[str]
+) -> dict[str, _StageOverrides]:
+    """Every stage's overrides by name, in file order; problems name ``stages.<stage>...``."""
+    stages_map = _map_or_empty("stages", raw, "stage name to overrides", problems)
+    if len(stages_map) > MAX_STAGES:
+        problems.append(f"stages: at most {MAX_STAGES} stages, got {len(stages_map)}")
+        return {}
+    stages: dict[str, _StageOverrides] = {}
+    for name, body in stages_map.items():
+        where = f"stages.{_key_text(name)}"
+        if not isinstance(name, str) or not _STAGE_NAME_RE.match(name):
+            problems.append(f"{where}: stage name must match {STAGE_NAME_PATTERN}")
+            continue
+        body = _map_or_empty(where, body, ", ".join(STAGE_KEYS), problems)
+        problems.extend(_unknown_keys(where, body, STAGE_KEYS))
+        defaults = _overrides(
+            f"{where}.defaults", body.get("defaults"), STAGE_DEFAULTS_KEYS, problems
+        )
+        topics: dict[str, Mapping[str, Any]] = {}
+        raw_topics = _map_or_empty(
+            f"{where}.topics", body.get("topics"), "topic name to overrides", problems
+        )
+        for topic, override in raw_topics.items():
+            topic_where = f"{where}.topics.{_key_text(topic)}"
+            if topic not in declared:
+                problems.append(
+                    f"{topic_where}: topic is not declared in topics (a stage cannot add topics)"
+                )
+                continue
+            topics[topic] = _overrides(topic_where, override, STAGE_TOPIC_KEYS, problems)
+        services = _stage_services(
+            f"{where}.services", body.get("services"), service_names, problems
+        )
+        stages[name] = _StageOverrides(defaults, topics, services)
+    return stages
+
+
+def _merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, config key by key."""
+    merged = {**base, **override}
+    base_config = base.get("config")
+    # A base config that is not a map is refused by the base validation already.
+    if "config" in override and isinstance(base_config, Mapping):
+        merged["config"] = {**base_config, **override["config"]}
+    return merged
+
+
+def _staged(
+    raw_topics: Sequence[Any], defaults: Mapping[str, Any], stage: _StageOverrides
+) -> tuple[list[Any], dict[str, Any]]:
+    """The topics and defaults a stage deploys, as custom_resource_topics takes them."""
+    topics: list[Any] = []
+    for raw in raw_topics:
+        name = raw.get("name") if isinstance(raw, Mapping) else None
+        override = stage.topics.get(name) if isinstance(name, str) else None
+        topics.append(raw if override is None else _merged(raw, override))
+    return topics, _merged(defaults, stage.defaults)
+
+
 def parse(
-    document: Any, *, source: str, cluster_type: ClusterType = ClusterType.SERVERLESS
+    document: Any,
+    *,
+    source: str,
+    cluster_type: ClusterType = ClusterType.SERVERLESS,
+    stage: str | None = None,
 ) -> TopicsFile:
-    """Validate an already-loaded topics document; SpecError names ``source`` and every problem."""
+    """Validate an already-loaded topics document; SpecError names ``source`` and every problem.
+
+    ``stage`` picks which stage's overrides apply (None: the base values); every stage is
+    validated either way.
+    """
     if not isinstance(document, Mapping):
         raise SpecError([f"{source}: must be a map with defaults, topics and services"])
     problems = _unknown_keys("top level", document, TOP_LEVEL_KEYS)
@@ -288,17 +449,55 @@ def parse(
         if isinstance(raw, Mapping):
             problems.extend(_unknown_keys(f"topics[{index}]", raw, TOPIC_KEYS))
     topics: tuple[TopicSpec, ...] = ()
+    base_problems: set[str] = set()
     try:
         topics = parse_topics(custom_resource_topics(raw_topics, defaults), cluster_type)
     except SpecError as error:
         problems.extend(error.problems)
+        base_problems = set(error.problems)
     declared = {
         str(raw["name"]) for raw in raw_topics if isinstance(raw, Mapping) and raw.get("name")
     }
-    services = _parse_services(document.get("services"), declared, problems)
+    raw_services = document.get("services")
+    services = _parse_services(raw_services, declared, problems)
+    service_names = (
+        {name for name in raw_services if isinstance(name, str)}
+        if isinstance(raw_services, Mapping)
+        else set()
+    )
+    topic_names = {
+        raw["name"]
+        for raw in raw_topics
+        if isinstance(raw, Mapping) and isinstance(raw.get("name"), str)
+    }
+    stages = _parse_stages(document.get("stages"), topic_names, service_names, problems)
+    staged_topics: dict[str, tuple[TopicSpec, ...]] = {}
+    for name, overrides in stages.items():
+        try:
+            staged_topics[name] = parse_topics(
+                custom_resource_topics(*_staged(raw_topics, defaults, overrides)), cluster_type
+            )
+        except SpecError as error:
+            # A problem the base values have already is reported once, not once per stage.
+            problems.extend(
+                f"stages.{name}: {problem}"
+                for problem in error.problems
+                if problem not in base_problems
+            )
+    if stage is not None and stage not in stages:
+        declared_stages = (
+            f"stages: {', '.join(stages)}" if stages else "the file declares no stages"
+        )
+        if stages or not document.get("stages"):  # else: stages itself is reported broken
+            problems.insert(0, f"stage {clip(stage)} is not declared ({declared_stages})")
     if problems:
         raise SpecError([f"{source}: {problem}" for problem in problems])
-    return TopicsFile(Path(source), topics, services)
+    if stage is None:
+        return TopicsFile(Path(source), topics, services, None, tuple(stages))
+    chosen = stages[stage].services
+    if chosen is not None:
+        services = tuple(service for service in services if service.name in chosen)
+    return TopicsFile(Path(source), staged_topics[stage], services, stage, tuple(stages))
 
 
 def _read_text(path: Path) -> str:
@@ -345,15 +544,23 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"not valid YAML: {one_line(str(error), 160)}"
 
 
-def load(path: str | Path, *, cluster_type: ClusterType = ClusterType.SERVERLESS) -> TopicsFile:
-    """Read and validate a topics.yaml; SpecError names the file and every problem found."""
+def load(
+    path: str | Path,
+    *,
+    cluster_type: ClusterType = ClusterType.SERVERLESS,
+    stage: str | None = None,
+) -> TopicsFile:
+    """Read and validate a topics.yaml, ``stage``'s overrides applied (None: the base values).
+
+    SpecError names the file and every problem found, in every stage.
+    """
     path = Path(path)
     text = _read_text(path)
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         raise SpecError([f"{path}: {_yaml_problem(error)}"]) from None
-    return parse(document, source=str(path), cluster_type=cluster_type)
+    return parse(document, source=str(path), cluster_type=cluster_type, stage=stage)
 
 
 def _string_list_schema(description: str) -> dict[str, Any]:
@@ -406,6 +613,43 @@ def json_schema() -> dict[str, Any]:
         "config": _config_schema(TOPIC_KEYS["config"]),
     }
     service = {key: _string_list_schema(text) for key, text in SERVICE_KEYS.items()}
+    stage_defaults = {
+        "partitions": {"description": STAGE_DEFAULTS_KEYS["partitions"], **partitions},
+        "replication_factor": {
+            "description": STAGE_DEFAULTS_KEYS["replication_factor"],
+            **replicas,
+        },
+        "config": _config_schema(STAGE_DEFAULTS_KEYS["config"]),
+    }
+    stage_topic = {
+        "partitions": {"description": STAGE_TOPIC_KEYS["partitions"], **partitions},
+        "replication_factor": {"description": STAGE_TOPIC_KEYS["replication_factor"], **replicas},
+        "config": _config_schema(STAGE_TOPIC_KEYS["config"]),
+    }
+    stage = {
+        "defaults": {
+            "description": STAGE_KEYS["defaults"],
+            "type": ["object", "null"],
+            "properties": stage_defaults,
+            "additionalProperties": False,
+        },
+        "topics": {
+            "description": STAGE_KEYS["topics"],
+            "type": ["object", "null"],
+            "propertyNames": {"pattern": TOPIC_NAME_PATTERN},
+            "additionalProperties": {
+                "type": ["object", "null"],
+                "properties": stage_topic,
+                "additionalProperties": False,
+            },
+        },
+        "services": {
+            "description": STAGE_KEYS["services"],
+            "type": "array",
+            "items": {"type": "string", "pattern": SERVICE_NAME_PATTERN},
+            "uniqueItems": True,
+        },
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -443,6 +687,17 @@ def json_schema() -> dict[str, Any]:
                     "additionalProperties": False,
                 },
             },
+            "stages": {
+                "description": TOP_LEVEL_KEYS["stages"],
+                "type": ["object", "null"],
+                "maxProperties": MAX_STAGES,
+                "propertyNames": {"pattern": STAGE_NAME_PATTERN},
+                "additionalProperties": {
+                    "type": ["object", "null"],
+                    "properties": stage,
+                    "additionalProperties": False,
+                },
+            },
         },
     }
 
@@ -459,19 +714,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--schema", action="store_true", help="print the JSON Schema")
     group.add_argument("--write-schema", metavar="PATH", help="write the JSON Schema to PATH")
     group.add_argument("--check", metavar="TOPICS_YAML", help="validate a topics file")
+    parser.add_argument(
+        "--stage",
+        metavar="NAME",
+        help="with --check: apply this stage's overrides (every stage is validated anyway)",
+    )
     args = parser.parse_args(argv)
+    if args.stage is not None and not args.check:
+        parser.error("--stage needs --check")
     if args.schema:
         sys.stdout.write(render_json_schema())
     elif args.write_schema:
         Path(args.write_schema).write_text(render_json_schema(), encoding="utf-8")
     else:
         try:
-            topics_file = load(args.check)
+            topics_file = load(args.check, stage=args.stage)
         except SpecError as error:
             print(error, file=sys.stderr)
             return 1
+        stage = f"stage {topics_file.stage}" if topics_file.stage else "base values"
+        declared = ", ".join(topics_file.stages) or "none"
         print(
-            f"{args.check}: {len(topics_file.topics)} topics, {len(topics_file.services)} services"
+            f"{args.check} ({stage}): {len(topics_file.topics)} topics, "
+            f"{sum(topic.partitions for topic in topics_file.topics)} partitions, "
+            f"{len(topics_file.services)} services; stages: {declared}"
         )
     return 0
 

@@ -40,6 +40,7 @@ SETTINGS = settings(
 
 SPEC_KEYS = ["defaults", "topics", "services", "name", "partitions", "config", "produces"]
 SPEC_KEYS += ["consumes", "replication_factor", "retention.ms", "cleanup.policy", "a", "svc"]
+SPEC_KEYS += ["stages", "staging"]
 HOSTILE_FRAGMENTS = [
     "a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\n",
     "topics:\n  - name: t\n    partitions: *c\n",
