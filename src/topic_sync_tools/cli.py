@@ -32,7 +32,7 @@ from topic_sync.plan import ActionKind, Observed, Plan
 from topic_sync.retry import Deadline
 from topic_sync.spec import ClusterType, TopicSpec
 from topic_sync.sync import Progress, SyncRequest, apply_paced, observe, plan_for, verify
-from topic_sync_tools import render
+from topic_sync_tools import render, spec_file
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -94,6 +94,10 @@ def _timeout(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--spec", default="topics.yaml", help="topics file (default: %(default)s)")
+    common.add_argument(
+        "--stage",
+        help="a stage declared in the topics file: its overrides apply (default: the base values)",
+    )
     common.add_argument(
         "--bootstrap",
         default=os.environ.get("TOPIC_SYNC_BOOTSTRAP"),
@@ -241,11 +245,8 @@ def list_topic_names(connection: Connection, timeout: float) -> list[str]:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    # Imported here: spec_file needs pyyaml, which only the CLI and the CDK app use.
-    from topic_sync_tools import spec_file
-
     cluster_type = ClusterType(args.cluster_type.upper())
-    topics_file = spec_file.load(args.spec, cluster_type=cluster_type)
+    topics_file = spec_file.load(args.spec, cluster_type=cluster_type, stage=args.stage)
     connection = _connection(args)
     wanted = {t.name for t in topics_file.topics}
     extras = _managed_extras(args, connection, wanted)

@@ -235,3 +235,25 @@ def test_apply_on_a_terminal_asks_and_only_yes_applies(
     accepted, said = _apply_on_a_terminal(kafka_broker, spec, "yes")
     assert accepted == 0, said
     assert set(topic_names) <= set(admin.list_topics(timeout=10).topics)
+
+
+def test_a_stage_applies_its_overrides_and_an_unknown_stage_changes_nothing(
+    run_cli: Cli, target: list[str], kafka_broker: LocalKafka, tmp_path: Path
+) -> None:
+    name = unique_topic_name("cli.staged")
+    spec = tmp_path / "staged.yaml"
+    spec.write_text(
+        f"topics:\n  - name: {name}\n    partitions: 2\n"
+        f"stages:\n  prod:\n    topics:\n      {name}:\n        partitions: 4\n"
+    )
+    args = [*target, "--spec", str(spec)]
+    refused = run_cli("apply", *args, "--stage", "qa", "--yes")
+    assert refused.code == 1
+    assert "stage 'qa' is not declared (stages: prod)" in refused.err
+    assert name not in plaintext_admin(kafka_broker).list_topics(timeout=15).topics
+    assert run_cli("apply", *args, "--stage", "prod", "--yes").code == 0
+    assert run_cli("verify", *args, "--stage", "prod").code == 0
+    described = plaintext_admin(kafka_broker).list_topics(name, timeout=15).topics[name]
+    assert len(described.partitions) == 4
+    # The base values ask for 2: a decrease, refused before any change.
+    assert run_cli("apply", *args, "--yes").code != 0
