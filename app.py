@@ -258,6 +258,14 @@ def build(app: App) -> PlatformStack:
     cluster_type = existing.cluster_type if existing else ClusterType.SERVERLESS
     stage = app.node.try_get_context("stage") or None
     topics_file = load(topics_path, cluster_type=cluster_type, stage=stage)
+    if existing is not None and topics_file.stages and not stage:
+        # The base values on a cluster that serves a stage could shorten its retention.
+        raise SpecError(
+            [
+                f"context stage: required with clusterArn, as {topics_path.name} declares "
+                f"stages ({', '.join(topics_file.stages)}); pick the one this cluster serves"
+            ]
+        )
     # Env-agnostic unless a VPC lookup needs a concrete account and region; an existing
     # cluster's stack goes where the cluster is.
     env = None

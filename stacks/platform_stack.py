@@ -160,7 +160,7 @@ class PlatformStack(Stack):
             self.cluster_security_group = ec2.SecurityGroup.from_security_group_id(
                 self, "KafkaSecurityGroup", existing.security_group_id, allow_all_outbound=False
             )
-            self.cluster = KafkaCluster.from_attributes(
+            self.cluster = KafkaCluster(
                 self,
                 "Cluster",
                 cluster_arn=existing.cluster_arn,

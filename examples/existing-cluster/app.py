@@ -48,7 +48,7 @@ class OrdersTopics(Stack):
             availability_zones=cluster["availabilityZones"],
             private_subnet_ids=cluster["subnetIds"],
         )
-        kafka = KafkaCluster.from_attributes(
+        kafka = KafkaCluster(
             self,
             "Cluster",
             cluster_arn=cluster["clusterArn"],

@@ -1,7 +1,7 @@
 """KafkaTopics for any CDK Python app: Kafka topics that exist on MSK (IAM auth) before the
 services that need them. ``pip install 'topic-sync[cdk]'``.
 
-    cluster = KafkaCluster.from_attributes(self, "Cluster", cluster_arn=..., vpc=vpc,
+    cluster = KafkaCluster(self, "Cluster", cluster_arn=..., vpc=vpc,
                                            security_group=cluster_sg)
     topics = KafkaTopics(self, "Topics", cluster=cluster,
                          topics=load_topics("topics.yaml", stage="prod").topics)

@@ -104,7 +104,9 @@ class ClusterArnParts:
 
 
 class KafkaCluster(Construct):
-    """An MSK cluster that ``KafkaTopics`` syncs topics on, reached over IAM auth (port 9098).
+    """An MSK cluster that ``KafkaTopics`` syncs topics on, reached over IAM auth (port 9098):
+    one made elsewhere (Terraform, the console, another stack) from its attributes, or this
+    app's own with ``from_serverless_cluster``.
 
     Nothing here creates or changes the cluster; the only resource it may add is the
     bootstrap-servers lookup.
@@ -150,31 +152,6 @@ class KafkaCluster(Construct):
         if bootstrap_servers is not None and not Token.is_unresolved(bootstrap_servers):
             _check_bootstrap_servers(bootstrap_servers)
         self.bootstrap_servers = bootstrap_servers or self._look_up_bootstrap_servers(log_retention)
-
-    @classmethod
-    def from_attributes(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster_arn: str,
-        vpc: ec2.IVpc,
-        security_group: ec2.ISecurityGroup,
-        cluster_type: ClusterType = ClusterType.SERVERLESS,
-        bootstrap_servers: str | None = None,
-        vpc_subnets: ec2.SubnetSelection | None = None,
-    ) -> KafkaCluster:
-        """A cluster made elsewhere (Terraform, the console, another stack)."""
-        return cls(
-            scope,
-            construct_id,
-            cluster_arn=cluster_arn,
-            vpc=vpc,
-            security_group=security_group,
-            cluster_type=cluster_type,
-            bootstrap_servers=bootstrap_servers,
-            vpc_subnets=vpc_subnets,
-        )
 
     @classmethod
     def from_serverless_cluster(

@@ -596,11 +596,16 @@ def json_schema() -> dict[str, Any]:
     count = {"type": ["integer", "string"], "pattern": r"^[1-9][0-9]*$", "minimum": 1}
     partitions = {**count, "maximum": SERVERLESS_MAX_PARTITIONS}
     replicas = {**count, "maximum": MAX_REPLICATION_FACTOR}
-    defaults = {
-        "partitions": {"description": DEFAULTS_KEYS["partitions"], **partitions},
-        "replication_factor": {"description": DEFAULTS_KEYS["replication_factor"], **replicas},
-        "config": _config_schema(DEFAULTS_KEYS["config"]),
-    }
+
+    def topic_values(descriptions: Mapping[str, str]) -> dict[str, Any]:
+        """partitions, replication_factor and config, described by ``descriptions``."""
+        return {
+            "partitions": {"description": descriptions["partitions"], **partitions},
+            "replication_factor": {"description": descriptions["replication_factor"], **replicas},
+            "config": _config_schema(descriptions["config"]),
+        }
+
+    defaults = topic_values(DEFAULTS_KEYS)
     topic = {
         "name": {
             "description": TOPIC_KEYS["name"],
@@ -608,24 +613,11 @@ def json_schema() -> dict[str, Any]:
             "pattern": TOPIC_NAME_PATTERN,
             "not": {"pattern": f"^{INTERNAL_TOPIC_PREFIX}"},
         },
-        "partitions": {"description": TOPIC_KEYS["partitions"], **partitions},
-        "replication_factor": {"description": TOPIC_KEYS["replication_factor"], **replicas},
-        "config": _config_schema(TOPIC_KEYS["config"]),
+        **topic_values(TOPIC_KEYS),
     }
     service = {key: _string_list_schema(text) for key, text in SERVICE_KEYS.items()}
-    stage_defaults = {
-        "partitions": {"description": STAGE_DEFAULTS_KEYS["partitions"], **partitions},
-        "replication_factor": {
-            "description": STAGE_DEFAULTS_KEYS["replication_factor"],
-            **replicas,
-        },
-        "config": _config_schema(STAGE_DEFAULTS_KEYS["config"]),
-    }
-    stage_topic = {
-        "partitions": {"description": STAGE_TOPIC_KEYS["partitions"], **partitions},
-        "replication_factor": {"description": STAGE_TOPIC_KEYS["replication_factor"], **replicas},
-        "config": _config_schema(STAGE_TOPIC_KEYS["config"]),
-    }
+    stage_defaults = topic_values(STAGE_DEFAULTS_KEYS)
+    stage_topic = topic_values(STAGE_TOPIC_KEYS)
     stage = {
         "defaults": {
             "description": STAGE_KEYS["defaults"],

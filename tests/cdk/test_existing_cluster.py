@@ -84,7 +84,7 @@ def topics_only(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Serverless, ids only: no images, so topics without services."""
-    return synth(tmp_path_factory.mktemp("existing"), **EXISTING)
+    return synth(tmp_path_factory.mktemp("existing"), **EXISTING, stage="staging")
 
 
 @pytest.mark.synth
@@ -94,7 +94,8 @@ def test_an_existing_cluster_synthesizes_offline_without_creating_network_or_clu
     manifest, template = topics_only
     # No lookups: nothing the CLI would have to ask AWS for (it would need credentials).
     assert not manifest.get("missing")
-    assert manifest["artifacts"]["TopicSync"]["environment"] == "aws://111122223333/eu-west-1"
+    environment = manifest["artifacts"]["TopicSync-staging"]["environment"]
+    assert environment == "aws://111122223333/eu-west-1"
     for kind in (
         "AWS::EC2::VPC",
         "AWS::EC2::Subnet",
@@ -226,7 +227,17 @@ def test_cluster_ids_without_a_cluster_arn_are_refused() -> None:
 @pytest.mark.synth
 def test_the_gateway_in_an_existing_vpc_needs_public_subnets(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="context publicSubnetIds: required"):
-        synth(tmp_path, **EXISTING, allowPlaceholderImages="true")
+        synth(tmp_path, **EXISTING, stage="staging", allowPlaceholderImages="true")
+
+
+@pytest.mark.synth
+def test_an_existing_cluster_needs_the_stage_when_the_file_declares_stages(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        SpecError, match=r"context stage: required with clusterArn .* staging, prod"
+    ):
+        synth(tmp_path, **EXISTING)
 
 
 @pytest.mark.synth

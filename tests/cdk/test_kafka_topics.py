@@ -28,11 +28,12 @@ CLUSTER_ARN = (
 TOPICS = (TopicSpec("orders", 3, None, {"retention.ms": "86400000"}), TopicSpec("payments", 6))
 
 
-def _construct_template(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) -> dict[str, Any]:
+def _construct(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) -> KafkaTopics:
+    """KafkaTopics in a fresh stack, on the literal CLUSTER_ARN in a new VPC."""
     app = App(context=cdk_json_context())
     stack = Stack(app, "Test")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
-    cluster = KafkaCluster.from_attributes(
+    cluster = KafkaCluster(
         stack,
         "Cluster",
         cluster_arn=CLUSTER_ARN,
@@ -41,8 +42,11 @@ def _construct_template(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) ->
         security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
         cluster_type=props.pop("cluster_type", ClusterType.SERVERLESS),
     )
-    KafkaTopics(stack, "Topics", cluster=cluster, topics=topics, **props)
-    return dict(Template.from_stack(stack).to_json())
+    return KafkaTopics(stack, "Topics", cluster=cluster, topics=topics, **props)
+
+
+def _construct_template(topics: tuple[TopicSpec, ...] = TOPICS, **props: Any) -> dict[str, Any]:
+    return dict(Template.from_stack(Stack.of(_construct(topics, **props))).to_json())
 
 
 def _provisioner_grants(template: dict[str, Any]) -> dict[str, list[str]]:
@@ -107,22 +111,6 @@ def test_sync_token_changes_every_synth_unless_pinned() -> None:
     assert pinned == cdk_json_context()["topicSyncToken"]
     explicit = _custom_resource_properties(_construct_template(sync_token="abc"))["SyncToken"]
     assert explicit == "abc"
-
-
-def _construct(topics: tuple[TopicSpec, ...], **props: Any) -> None:
-    app = App(context=cdk_json_context())
-    stack = Stack(app, "Test")
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
-    cluster = KafkaCluster.from_attributes(
-        stack,
-        "Cluster",
-        cluster_arn=CLUSTER_ARN,
-        bootstrap_servers="b:9098",
-        vpc=vpc,
-        security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
-        cluster_type=props.pop("cluster_type", ClusterType.SERVERLESS),
-    )
-    KafkaTopics(stack, "Topics", cluster=cluster, topics=topics, **props)
 
 
 def test_invalid_topics_fail_with_the_lambdas_own_message() -> None:
@@ -222,18 +210,8 @@ def test_the_total_timeout_grows_with_the_spec_and_stops_below_cloudformations_h
 
 @pytest.mark.synth
 def test_grants_give_a_role_its_topics_and_its_consumer_groups_only() -> None:
-    app = App(context=cdk_json_context())
-    stack = Stack(app, "Test")
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
-    cluster = KafkaCluster.from_attributes(
-        stack,
-        "Cluster",
-        cluster_arn=CLUSTER_ARN,
-        bootstrap_servers="b:9098",
-        vpc=vpc,
-        security_group=ec2.SecurityGroup(stack, "ClusterSecurityGroup", vpc=vpc),
-    )
-    topics = KafkaTopics(stack, "Topics", cluster=cluster, topics=TOPICS)
+    topics = _construct()
+    stack = Stack.of(topics)
     role = iam.Role(stack, "Billing", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     topics.grant_produce(role, "payments")
     topics.grant_consume(role, "orders", consumer_group_prefix="billing.")
