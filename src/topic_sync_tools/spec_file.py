@@ -82,6 +82,9 @@ STAGE_KEYS: Mapping[str, str] = {
     "topic's own values, config key by key.",
     "services": "Which of the file's services this stage deploys (default: all); each keeps "
     "its produces/consumes from the top-level services.",
+    "cluster_type": "serverless or provisioned: this stage's cluster, whose rules its values are "
+    "checked by on every load (default: the cluster type of the load, e.g. -c clusterType). "
+    "Picking the stage for another cluster type is refused.",
 }
 STAGE_DEFAULTS_KEYS: Mapping[str, str] = {
     "partitions": "Partition count for this stage's topics that do not set one.",
@@ -313,6 +316,8 @@ class _StageOverrides:
     topics: Mapping[str, Mapping[str, Any]]
     #: None: every service.
     services: tuple[str, ...] | None
+    #: None: the cluster type the file is loaded for.
+    cluster_type: ClusterType | None = None
 
 
 def _map_or_empty(where: str, raw: Any, what: str, problems: list[str]) -> Mapping[Any, Any]:
@@ -353,6 +358,15 @@ def _stage_services(
     return tuple(raw)
 
 
+def _stage_cluster_type(where: str, raw: Any) -> ClusterType | str | None:
+    """The stage's declared cluster type, None, or the problem with it."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw.lower() in ("serverless", "provisioned"):
+        return ClusterType(raw.upper())
+    return f"{where}: serverless or provisioned, got {clip(raw)}"
+
+
 def _parse_stages(
     raw: Any, declared: set[str], service_names: set[str], problems: list[str]
 ) -> dict[str, _StageOverrides]:
@@ -387,7 +401,11 @@ def _parse_stages(
         services = _stage_services(
             f"{where}.services", body.get("services"), service_names, problems
         )
-        stages[name] = _StageOverrides(defaults, topics, services)
+        cluster_type = _stage_cluster_type(f"{where}.cluster_type", body.get("cluster_type"))
+        if isinstance(cluster_type, str):
+            problems.append(cluster_type)
+            cluster_type = None
+        stages[name] = _StageOverrides(defaults, topics, services, cluster_type)
     return stages
 
 
@@ -475,7 +493,8 @@ def parse(
     for name, overrides in stages.items():
         try:
             staged_topics[name] = parse_topics(
-                custom_resource_topics(*_staged(raw_topics, defaults, overrides)), cluster_type
+                custom_resource_topics(*_staged(raw_topics, defaults, overrides)),
+                overrides.cluster_type or cluster_type,
             )
         except SpecError as error:
             # A problem the base values have already is reported once, not once per stage.
@@ -490,6 +509,13 @@ def parse(
         )
         if stages or not document.get("stages"):  # else: stages itself is reported broken
             problems.insert(0, f"stage {clip(stage)} is not declared ({declared_stages})")
+    declared_type = stages[stage].cluster_type if stage in stages else None
+    if declared_type not in (None, cluster_type):
+        problems.insert(
+            0,
+            f"stages.{stage}.cluster_type: {declared_type.value.lower()}, but the cluster is "
+            f"{cluster_type.value.lower()}",
+        )
     if problems:
         raise SpecError([f"{source}: {problem}" for problem in problems])
     if stage is None:
@@ -640,6 +666,10 @@ def json_schema() -> dict[str, Any]:
             "type": "array",
             "items": {"type": "string", "pattern": SERVICE_NAME_PATTERN},
             "uniqueItems": True,
+        },
+        "cluster_type": {
+            "description": STAGE_KEYS["cluster_type"],
+            "enum": ["serverless", "provisioned"],
         },
     }
     return {

@@ -309,6 +309,34 @@ def test_provisioned_stages_may_set_replication_factor_and_any_kafka_config() ->
     assert {t.replication_factor for t in base.topics} == {None}
 
 
+def test_a_stage_declaring_its_cluster_type_is_checked_by_that_types_rules() -> None:
+    """One file for a Serverless staging and a Provisioned prod: each stage is validated by its
+    own cluster's rules, whichever stage the synth picks."""
+    stages = {
+        "staging": {"cluster_type": "serverless", "defaults": {"partitions": 1}},
+        "prod": {
+            "cluster_type": "provisioned",
+            "defaults": {"replication_factor": 3, "config": {"min.insync.replicas": 2}},
+        },
+    }
+    staging = _parse(stages, stage="staging")  # the Serverless synth accepts prod's values
+    assert {t.partitions for t in staging.topics} == {1, 5}
+    prod = _by_name(_parse(stages, stage="prod", cluster_type=ClusterType.PROVISIONED))
+    assert prod["a"].replication_factor == 3
+    # Picking a stage for a cluster of the other type is refused, naming the key.
+    message = _problems(stages, stage="prod")
+    assert "stages.prod.cluster_type: provisioned, but the cluster is serverless" in message
+    # A Serverless stage still refuses Provisioned-only values, whichever stage is picked.
+    stages["staging"]["defaults"] = {"replication_factor": 3}
+    message = _problems(stages, stage="prod", cluster_type=ClusterType.PROVISIONED)
+    assert "stages.staging: topic 'a': ReplicationFactor cannot be set on MSK Serverless" in message
+
+
+def test_a_bad_stage_cluster_type_is_refused_by_name() -> None:
+    message = _problems({"prod": {"cluster_type": "dedicated"}})
+    assert "stages.prod.cluster_type: serverless or provisioned, got 'dedicated'" in message
+
+
 # ---- load(), the CLI and the schema -------------------------------------------------------------
 
 
@@ -346,4 +374,10 @@ def test_the_schema_describes_stages() -> None:
     )
     stages = json_schema()["properties"]["stages"]
     assert "highest first" in stages["description"]
-    assert set(stages["additionalProperties"]["properties"]) == {"defaults", "topics", "services"}
+    assert set(stages["additionalProperties"]["properties"]) == {
+        "defaults",
+        "topics",
+        "services",
+        "cluster_type",
+    }
+    assert not validator.is_valid({**document, "stages": {"s": {"cluster_type": "big"}}})

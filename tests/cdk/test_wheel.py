@@ -127,6 +127,9 @@ def test_the_example_app_synthesizes_from_the_wheel_offline(
     assert staging_topics["orders.created"]["Config"]["retention.ms"] == "86400000"
     assert prod_topics["orders.created"]["Partitions"] == "12"
     assert prod_topics["orders.paid"]["Partitions"] == "6"
+    assert prod_topics["orders.paid"]["ReplicationFactor"] == "3"  # Provisioned-only values
+    assert prod_topics["orders.paid"]["Config"]["min.insync.replicas"] == "2"
+    assert "ReplicationFactor" not in staging_topics["orders.paid"]
     assert _resource(staging)["ClusterType"] == "SERVERLESS"
     assert _resource(prod)["ClusterType"] == "PROVISIONED"
     # IAM scoped to each stage's own cluster, from its ARN (account and region included).
