@@ -6,6 +6,7 @@ several identities can be used one after the other in one process.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -126,10 +127,13 @@ def produce_one(config: Mapping[str, Any], topic: str, timeout: float = TIMEOUT_
             "error_cb": lambda err: errors.append(_error(err)),
         }
     )
-    producer.produce(
-        topic, key=b"rehearsal", value=uuid.uuid4().hex.encode(), on_delivery=on_delivery
-    )
-    producer.flush(timeout)
+    try:
+        producer.produce(
+            topic, key=b"rehearsal", value=uuid.uuid4().hex.encode(), on_delivery=on_delivery
+        )
+        producer.flush(timeout)
+    finally:
+        _close(producer)
     if delivered:
         return Outcome(True)
     denied = [e for e in errors if e.authorization_denied]
@@ -203,13 +207,26 @@ def alter_topic_config(
         return _error(error)
 
 
+def _close(producer: Producer) -> None:
+    """Close now: a producer whose config holds callbacks can outlive its broker (a reference
+    cycle only the garbage collector breaks) and keep reconnecting to it."""
+    with contextlib.suppress(KafkaException):
+        producer.purge()
+    with contextlib.suppress(KafkaException):
+        producer.close()
+
+
 def seed(broker: Broker, topic: str, timeout: float = TIMEOUT_S) -> None:
     """Put one message into ``topic`` over PLAINTEXT (the super user), for consumers to read."""
     producer = Producer(
         {"bootstrap.servers": broker.plaintext_bootstrap, "acks": "all", "log_level": 0}
     )
-    producer.produce(topic, key=b"seed", value=b"rehearsal seed")
-    if producer.flush(timeout):
+    try:
+        producer.produce(topic, key=b"seed", value=b"rehearsal seed")
+        undelivered = producer.flush(timeout)
+    finally:
+        _close(producer)
+    if undelivered:
         raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"could not seed {topic}"))
 
 

@@ -235,7 +235,9 @@ def test_an_existing_cluster_needs_the_stage_when_the_file_declares_stages(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(
-        SpecError, match=r"context stage: required with clusterArn .* staging, prod"
+        SpecError,
+        match=r"context stage: required with clusterArn, as topics\.yaml declares stages "
+        r"\(staging, prod\)",
     ):
         synth(tmp_path, **EXISTING)
 

@@ -14,6 +14,7 @@ only connect). A test that needs other identities starts its own broker with its
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -456,12 +457,20 @@ def produce_messages(
             acked.append((msg.key(), msg.value()))
 
     run = uuid.uuid4().hex[:8]
-    for i in range(count):
-        producer.produce(
-            topic, key=f"k{i}".encode(), value=f"{run}-{i}".encode(), on_delivery=on_delivery
-        )
-        producer.poll(0)
-    remaining = producer.flush(timeout)
+    try:
+        for i in range(count):
+            producer.produce(
+                topic, key=f"k{i}".encode(), value=f"{run}-{i}".encode(), on_delivery=on_delivery
+            )
+            producer.poll(0)
+        remaining = producer.flush(timeout)
+    finally:
+        # Closed now, not by the garbage collector: a producer whose config holds callbacks
+        # lives on (a reference cycle) and keeps reconnecting to a broker a test has stopped.
+        with contextlib.suppress(KafkaException):
+            producer.purge()
+        with contextlib.suppress(KafkaException):
+            producer.close()
     if errors or remaining:
         raise AssertionError(f"produce to {topic}: {remaining} undelivered, errors {errors[:5]}")
     return acked
