@@ -205,11 +205,17 @@ def extract(
     template: Mapping[str, Any],
     services: Sequence[str],
     env: FakeEnvironment | None = None,
+    *,
+    cluster_arn: str | None = None,
 ) -> PoliciesFile:
-    """One identity for the provisioner and one per service in ``services`` (topics.yaml)."""
+    """One identity for the provisioner and one per service in ``services`` (topics.yaml).
+
+    ``cluster_arn``: the existing cluster a template without a cluster of its own works on
+    (default: the template's MSK cluster, as the fake environment resolves it).
+    """
     resolver = Resolver(template, env)
     try:
-        cluster_arn = resolver.cluster_arn()
+        cluster_arn = cluster_arn or resolver.cluster_arn()
         roles = {PROVISIONER: provisioner_role(template)}
         by_service = service_roles(template)
         missing = [name for name in services if name not in by_service]

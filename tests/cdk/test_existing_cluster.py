@@ -11,9 +11,16 @@ import pytest
 from aws_cdk import App
 from confluent_kafka import TopicCollection
 
+from rehearsal.policies import PoliciesFile, extract, write
 from tests.cdk.conftest import cdk_json_context
 from tests.engine.helpers import broker_state, event, invoke
-from tests.support.kafka import LocalKafka, aws_env, plaintext_admin, unique_topic_name
+from tests.support.kafka import (
+    LocalKafka,
+    aws_env,
+    check_iam,
+    plaintext_admin,
+    unique_topic_name,
+)
 from topic_sync.exceptions import SpecError
 
 CLUSTER_ARN = (
@@ -149,23 +156,32 @@ def test_iam_names_only_the_given_clusters_own_arns(
     assert topics_resource["Properties"]["ClusterType"] == "SERVERLESS"
 
 
-@pytest.mark.synth
-def test_provisioned_with_images_deploys_services_under_provisioned_rules(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture(scope="module")
+def provisioned_with_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Provisioned, bootstrap servers given, the ledger service's image given: (topics file,
+    manifest, template)."""
+    tmp_path = tmp_path_factory.mktemp("provisioned")
     topics_file = tmp_path / "topics.yaml"
     topics_file.write_text(PROVISIONED_TOPICS)
+    image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/ledger@sha256:" + "cd" * 32
     manifest, template = synth(
         tmp_path,
         **EXISTING,
         topicsFile=str(topics_file),
         clusterType="provisioned",
         bootstrapServers="b-1.orders.abc123.c2.kafka.eu-west-1.amazonaws.com:9098",
-        **{
-            "image.ledger": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/ledger@sha256:"
-            + "cd" * 32
-        },
+        **{"image.ledger": image},
     )
+    return topics_file, manifest, template
+
+
+@pytest.mark.synth
+def test_provisioned_with_images_deploys_services_under_provisioned_rules(
+    provisioned_with_service: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    topics_file, manifest, template = provisioned_with_service
     assert not manifest.get("missing")
     assert not of_type(template, "Custom::AWS")  # bootstrap servers given: no lookup
     (topics_resource,) = of_type(template, "Custom::KafkaTopics").values()
@@ -183,6 +199,46 @@ def test_provisioned_with_images_deploys_services_under_provisioned_rules(
     # The same file is refused for MSK Serverless, naming what Serverless does not allow.
     with pytest.raises(SpecError, match=r"min\.insync\.replicas"):
         synth(tmp_path / "serverless", **EXISTING, topicsFile=str(topics_file))
+
+
+#: Another cluster: same name, another uuid (a re-created cluster, or another environment's).
+OTHER_CLUSTER_ARN = CLUSTER_ARN.replace("0a1b2c3d-4e5f", "9f8e7d6c-5b4a")
+
+
+@pytest.mark.synth
+@pytest.mark.integration  # LocalIamTool: the local broker's MSK IAM emulation (make setup's jars)
+def test_the_stacks_policies_as_msk_enforces_them_reach_that_cluster_only(
+    provisioned_with_service: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    """The template's IAM policies, evaluated by the local broker's MSK IAM authorizer for Kafka
+    operations: each role gets its own work done on the given cluster, and nothing on another
+    cluster with the same name."""
+    _, _, template = provisioned_with_service
+    policies = extract(template, ["ledger"], cluster_arn=CLUSTER_ARN)
+    queries = [
+        ("provisioner", "CREATE", "TOPIC", "ledger.entries", True),
+        ("provisioner", "ALTER_CONFIGS", "TOPIC", "ledger.entries", True),
+        ("provisioner", "CREATE", "TOPIC", "undeclared.topic", False),
+        ("provisioner", "DELETE", "TOPIC", "ledger.entries", False),  # RETAIN, no prune
+        ("ledger", "WRITE", "TOPIC", "ledger.entries", True),
+        ("ledger", "READ", "TOPIC", "ledger.audit", True),
+        ("ledger", "READ", "GROUP", "ledger.audit-reader", True),
+        ("ledger", "READ", "GROUP", "billing.audit-reader", False),
+        ("ledger", "WRITE", "TOPIC", "ledger.audit", False),
+        ("ledger", "CREATE", "TOPIC", "ledger.entries", False),
+    ]
+
+    def answers(cluster_arn: str) -> list[bool]:
+        path = tmp_path / f"{cluster_arn.rsplit('/', 1)[1]}.json"
+        write(PoliciesFile(cluster_arn, policies.identities), path)
+        asked = [
+            {"identity": who, "operation": op, "resource_type": kind, "name": name}
+            for who, op, kind, name, _ in queries
+        ]
+        return [answer["allowed"] for answer in check_iam(path, asked)]
+
+    assert answers(CLUSTER_ARN) == [allowed for *_, allowed in queries]
+    assert not any(answers(OTHER_CLUSTER_ARN))
 
 
 @pytest.mark.parametrize(
