@@ -59,7 +59,7 @@ from stacks.platform_stack import (
 )
 from topic_sync.exceptions import SpecError
 from topic_sync.spec import ClusterType
-from topic_sync_cdk.cluster import ParsedClusterArn
+from topic_sync_cdk.cluster import BOOTSTRAP_SERVERS_RE, ParsedClusterArn
 from topic_sync_tools.spec_file import load
 
 APP_DIR = Path(__file__).resolve().parent
@@ -186,9 +186,7 @@ def existing_cluster_from_context(app: App) -> ExistingCluster | None:
             [f"context clusterType: serverless or provisioned, got {_shown(cluster_type_name)}"]
         )
     bootstrap = str(context("bootstrapServers") or "").strip() or None
-    if bootstrap is not None and not re.match(
-        r"^[A-Za-z0-9.-]{1,253}:\d{1,5}(?:,[A-Za-z0-9.-]{1,253}:\d{1,5})*$", bootstrap
-    ):
+    if bootstrap is not None and not BOOTSTRAP_SERVERS_RE.match(bootstrap):
         raise SpecError(
             [
                 "context bootstrapServers: host:port[,host:port...] (port 9098), "

@@ -214,11 +214,14 @@ class KafkaCluster(Construct):
         return brokers.get_response_field("BootstrapBrokerStringSaslIam")
 
 
-_BOOTSTRAP_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}:\d{1,5}(?:,[A-Za-z0-9.-]{1,253}:\d{1,5})*$")
+#: ``host:port[,host:port...]``: what ``bootstrap_servers`` (and the app's context) may be.
+BOOTSTRAP_SERVERS_RE = re.compile(
+    r"^[A-Za-z0-9.-]{1,253}:\d{1,5}(?:,[A-Za-z0-9.-]{1,253}:\d{1,5})*$"
+)
 
 
 def _check_bootstrap_servers(value: str) -> None:
-    if not _BOOTSTRAP_RE.match(value):
+    if not BOOTSTRAP_SERVERS_RE.match(value):
         shown = value if len(value) <= 200 else value[:200] + "..."
         raise ValueError(
             f"bootstrap_servers: must be host:port[,host:port...] (the IAM listener, 9098), "
