@@ -358,13 +358,14 @@ def _stage_services(
     return tuple(raw)
 
 
-def _stage_cluster_type(where: str, raw: Any) -> ClusterType | str | None:
-    """The stage's declared cluster type, None, or the problem with it."""
+def _stage_cluster_type(where: str, raw: Any, problems: list[str]) -> ClusterType | None:
+    """The stage's declared cluster type; None when it declares none (or a bad one)."""
     if raw is None:
         return None
     if isinstance(raw, str) and raw.lower() in ("serverless", "provisioned"):
         return ClusterType(raw.upper())
-    return f"{where}: serverless or provisioned, got {clip(raw)}"
+    problems.append(f"{where}: serverless or provisioned, got {clip(raw)}")
+    return None
 
 
 def _parse_stages(
@@ -401,10 +402,9 @@ def _parse_stages(
         services = _stage_services(
             f"{where}.services", body.get("services"), service_names, problems
         )
-        cluster_type = _stage_cluster_type(f"{where}.cluster_type", body.get("cluster_type"))
-        if isinstance(cluster_type, str):
-            problems.append(cluster_type)
-            cluster_type = None
+        cluster_type = _stage_cluster_type(
+            f"{where}.cluster_type", body.get("cluster_type"), problems
+        )
         stages[name] = _StageOverrides(defaults, topics, services, cluster_type)
     return stages
 
