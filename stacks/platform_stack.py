@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_certificatemanager as acm
@@ -533,28 +534,33 @@ class PlatformStack(Stack):
                 "access logs are opt-in (context albLogsBucket): they need an S3 bucket whose "
                 "policy admits the region's ELB log delivery, a per-account choice",
             )
-        https = settings.certificate_arn is not None
-        if https:
-            gateway = ecs_patterns.ApplicationLoadBalancedFargateService(
-                self,
-                service.name,
-                cluster=self.ecs_cluster,
-                service_name=service.name,
-                task_definition=task_definition,
-                desired_count=1,
-                min_healthy_percent=100,
-                load_balancer=load_balancer,
-                open_listener=True,
-                circuit_breaker=circuit_breaker,
-                security_groups=[security_group],
-                task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-                protocol=elbv2.ApplicationProtocol.HTTPS,
-                certificate=acm.Certificate.from_certificate_arn(
-                    self, "GatewayCertificate", str(settings.certificate_arn)
+        # HTTPS (with an HTTP->HTTPS redirect) when a certificate is given, else HTTP only.
+        https: dict[str, Any] = {}
+        if settings.certificate_arn is not None:
+            https = {
+                "protocol": elbv2.ApplicationProtocol.HTTPS,
+                "certificate": acm.Certificate.from_certificate_arn(
+                    self, "GatewayCertificate", settings.certificate_arn
                 ),
-                ssl_policy=GATEWAY_SSL_POLICY,
-                redirect_http=True,
-            )
+                "ssl_policy": GATEWAY_SSL_POLICY,
+                "redirect_http": True,
+            }
+        gateway = ecs_patterns.ApplicationLoadBalancedFargateService(
+            self,
+            service.name,
+            cluster=self.ecs_cluster,
+            service_name=service.name,
+            task_definition=task_definition,
+            desired_count=1,
+            min_healthy_percent=100,
+            load_balancer=load_balancer,
+            open_listener=True,
+            circuit_breaker=circuit_breaker,
+            security_groups=[security_group],
+            task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            **https,
+        )
+        if https:
             acknowledge(
                 load_balancer.node.find_child("PublicRedirectListener"),
                 "NIST.800.53.R5-ELBv2ACMCertificateRequired",
@@ -567,20 +573,6 @@ class PlatformStack(Stack):
                 "topic-sync:gatewayHttpOnly",
                 "gateway: no certificate (context certificateArn), so the gateway is HTTP-only: "
                 "plain HTTP on port 80 from the internet, no TLS and no HTTP->HTTPS redirect",
-            )
-            gateway = ecs_patterns.ApplicationLoadBalancedFargateService(
-                self,
-                service.name,
-                cluster=self.ecs_cluster,
-                service_name=service.name,
-                task_definition=task_definition,
-                desired_count=1,
-                min_healthy_percent=100,
-                load_balancer=load_balancer,
-                open_listener=True,
-                circuit_breaker=circuit_breaker,
-                security_groups=[security_group],
-                task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             )
             for rule in ("ALBHttpToHttpsRedirection", "ELBv2ACMCertificateRequired"):
                 acknowledge(
