@@ -17,7 +17,6 @@ Requests must carry a SigV4 ``Authorization`` header (the signature itself is no
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from rehearsal.lambda_runner import Invocation, PythonFunction, invoke
+from rehearsal.serving import serving
 
 _LAMBDA_PREFIX = "/2015-03-31/functions/"
 _CFN_NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
@@ -219,11 +219,5 @@ def running(state: AwsEmulator) -> Iterator[AwsEmulator]:
     """Serve ``state`` on a free port of 127.0.0.1 (``state.endpoint``) while the block runs."""
     server = _Server(state)
     state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "aws-emulator"):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

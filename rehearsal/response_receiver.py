@@ -20,7 +20,6 @@ import json
 import random
 import ssl
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from rehearsal.serving import serving
 
 HTTPS_PORT = 443
 
@@ -157,11 +158,5 @@ def running(directory: Path) -> Iterator[ResponseReceiver]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, name="response-receiver", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "response-receiver"):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
