@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,3 +82,23 @@ def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
     template_json = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
     return SynthesizedApp(stack, Template.from_json(template_json), template_json, outdir)
+
+
+def run_app(tmp_path: Path, **context: Any) -> subprocess.CompletedProcess[str]:
+    """``python app.py`` as ``cdk synth`` runs it (context in CDK_CONTEXT_JSON), in a subprocess:
+    for what the entry point prints and how it exits."""
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "app.py")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from aws_cdk import App
 
-from tests.cdk.conftest import REPO_ROOT
+from tests.cdk.conftest import run_app
 
 HOSTILE = {
     "binary.yaml": bytes(range(256)),
@@ -48,21 +44,7 @@ def test_app_refuses_a_hostile_spec_in_one_line(
 def test_synth_of_a_binary_spec_prints_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "binary.yaml"
     path.write_bytes(HOSTILE["binary.yaml"])
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"topicsFile": str(path)}),
-        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    }
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "app.py")],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_app(tmp_path, topicsFile=str(path))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"cdk synth: invalid topic spec: {path}: is not UTF-8 text" in result.stderr

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.cdk.conftest import REPO_ROOT
+from tests.cdk.conftest import REPO_ROOT, run_app
 from topic_sync.exceptions import SpecError
 from topic_sync.spec import ClusterType, parse_topics
 from topic_sync_tools.spec_file import MAX_SPEC_BYTES, json_schema, load
@@ -117,20 +115,7 @@ def test_a_bad_topics_yaml_fails_synth_with_the_lambdas_message(tmp_path: Path) 
             [{"Name": "eeg.raw.data", "Partitions": "0", "Config": {"segment.bytes": "1048576"}}],
             ClusterType.SERVERLESS,
         )
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"topicsFile": str(path)}),
-        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
-    }
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "app.py")],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_app(tmp_path, topicsFile=str(path))
     assert result.returncode == 1
     assert str(path) in result.stderr
     for problem in lambda_error.value.problems:
